@@ -1,0 +1,48 @@
+"""The config schema accepts the shipped configs and stops a run on a bad key/value,
+naming it, before any job starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_shipped_configs_are_valid(name):
+    jsonschema.validate(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA)
+
+
+def _dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_misspelt_key_stops_the_run_naming_it(tmp_path):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["galaxies"]["crossmatch"]["radius_arcsecs"] = 3.0
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "radius_arcsecs" in result.stdout + result.stderr
+    assert "Job stats" not in result.stdout  # stopped before planning any job
+
+
+def test_bad_value_stops_the_run_naming_it(tmp_path):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["archive"] = "mok"
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "mok" in out and "archive" in out

@@ -39,7 +39,7 @@ def shard_paths(pattern):
 
 
 def all_targets(wildcards):
-    """Everything ``rule all`` builds: one entry per finished stage."""
+    """The final targets of the workflow, one group per stage."""
     targets = [
         "results/catalog/crossmatch.parquet",
         "results/catalog/cutflow.csv",

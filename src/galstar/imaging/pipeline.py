@@ -1,0 +1,279 @@
+"""Preprocess one cutout, or one shard of cutouts: mask, blend and size cuts, crop.
+
+The model input is the Legacy Survey viewer RGB image (arcsinh-stretched, in [0, 1])
+multiplied by the target's enlarged-ellipse mask (0 outside) and cropped to the
+centre, channels ordered g, r, z (the viewer's blue, green, red): the scale the
+GalEffNet paper feeds its network, bounded and roughly uniform in contrast, so no
+further normalisation is needed before training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+
+from galstar.imaging.blend import (
+    BlendConfig,
+    count_regions_connectivity,
+    count_sources_photutils,
+    estimate_background,
+)
+from galstar.imaging.ellipse import (
+    Ellipse,
+    ellipse_mask,
+    external_contours,
+    fit_contour_ellipses,
+    select_central,
+)
+from galstar.imaging.rgb import rgb_to_grey, viewer_rgb
+from galstar.imaging.size import centre_crop, enclosing_radius_px
+from galstar.imaging.threshold import isodata_threshold
+
+__all__ = [
+    "REJECT_REASONS",
+    "PreprocessConfig",
+    "PreprocessResult",
+    "preprocess_cutout",
+]
+
+#: Reasons ``preprocess_cutout`` can give, in the order the checks run.
+REJECT_REASONS: tuple[str, ...] = (
+    "bad_pixels", "no_center_source", "blended_photutils", "blended_connectivity", "too_large",
+)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Every number of the preprocessing (paper defaults).
+
+    Attributes
+    ----------
+    ellipse_scale : float
+        Factor applied to both semi-axes of the target ellipse before masking.
+    center_tolerance_px : float
+        Largest distance of the target ellipse's centre from the cutout centre, px.
+    max_radius_px : float
+        Keep targets whose enclosing-circle radius is below this, px (23 px = 6").
+    crop : int
+        Side of the central crop, px.
+    min_semi_axis_px : float
+        Both semi-axes of a fitted ellipse must exceed this, px.
+    pixscale : float
+        Cutout pixel scale, arcsec / px (for ``radius_arcsec``).
+    rgb_q, rgb_offset : float
+        Arcsinh softening and offset of the viewer RGB conversion.
+    rgb_scales : dict
+        Viewer scale per band, 1 / nanomaggies.
+    threshold_tol : float
+        Isodata convergence tolerance (greyscale units).
+    threshold_max_iter : int
+        Isodata iteration bound.
+    blend : BlendConfig
+        Blend-pass settings.
+    """
+
+    ellipse_scale: float = 1.5
+    center_tolerance_px: float = 5.0
+    max_radius_px: float = 23.0
+    crop: int = 64
+    min_semi_axis_px: float = 3.0
+    pixscale: float = 0.262
+    rgb_q: float = 20.0
+    rgb_offset: float = 0.03
+    rgb_scales: dict = field(default_factory=lambda: {"g": 6.0, "r": 3.4, "z": 2.2})
+    threshold_tol: float = 1e-4
+    threshold_max_iter: int = 100
+    blend: BlendConfig = field(default_factory=BlendConfig)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None = None, **overrides: Any
+                     ) -> PreprocessConfig:
+        """Build from the ``galaxies.preprocess`` config section (nested ``blend``).
+
+        Raises
+        ------
+        ValueError
+            On a key this stage does not know (a typo must not pass silently).
+        """
+        values = dict(mapping or {})
+        values.update(overrides)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown galaxies.preprocess keys: {unknown}")
+        blend = values.pop("blend", None)
+        if isinstance(blend, Mapping):
+            blend_known = {f.name for f in fields(BlendConfig)}
+            bad = sorted(set(blend) - blend_known)
+            if bad:
+                raise ValueError(f"unknown galaxies.preprocess.blend keys: {bad}")
+            values["blend"] = BlendConfig(**blend)
+        elif blend is not None:
+            values["blend"] = blend
+        if "rgb_scales" in values:
+            values["rgb_scales"] = dict(values["rgb_scales"])
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> PreprocessConfig:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass
+class PreprocessResult:
+    """What :func:`preprocess_cutout` found for one cutout.
+
+    Attributes
+    ----------
+    image : numpy.ndarray or None
+        (crop, crop, 3) float32 masked viewer RGB in [0, 1], channels g, r, z; None
+        when rejected.
+    mask : numpy.ndarray
+        (H, W) bool, True = kept pixel (inside the enlarged ellipse); all False when
+        no target was found.
+    ellipse : Ellipse or None
+        Target ellipse after enlargement (centre, semi-axes in px, angle in deg).
+    radius_px : float
+        Minimum enclosing circle radius of the target's thresholded region, px (NaN
+        when no target).
+    blended : bool
+        Either blend pass fired.
+    reject_reason : str or None
+        None when kept, else one of ``REJECT_REASONS``.
+    threshold : float
+        Isodata threshold of the greyscale (NaN for bad pixels).
+    n_sources : int
+        Sources found by the photutils pass (-1 when not run).
+    n_regions : int
+        Regions found by the connectivity pass (-1 when not run).
+    steps : dict or None
+        Intermediate images (rgb, grey, binary, contours, target contour index) when
+        requested, for figures.
+    """
+
+    image: np.ndarray | None
+    mask: np.ndarray
+    ellipse: Ellipse | None
+    radius_px: float
+    blended: bool
+    reject_reason: str | None
+    threshold: float = math.nan
+    n_sources: int = -1
+    n_regions: int = -1
+    steps: dict | None = None
+
+    @property
+    def kept(self) -> bool:
+        """True when the cutout passed every check."""
+        return self.reject_reason is None
+
+
+def _bad_pixel_problem(cube: Any) -> str | None:
+    """Why ``cube`` cannot be processed, or None."""
+    arr = np.asarray(cube)
+    if arr.ndim != 3 or arr.shape[0] != 3 or arr.shape[1] != arr.shape[2]:
+        return f"shape {arr.shape} is not (3, N, N)"
+    if not np.issubdtype(arr.dtype, np.number):
+        return f"dtype {arr.dtype} is not numeric"
+    if not np.all(np.isfinite(arr)):
+        return "non-finite pixels"
+    if np.any(np.all(arr.reshape(3, -1) == 0, axis=1)):
+        return "an all-zero band"
+    return None
+
+
+def preprocess_cutout(
+    cube: np.ndarray,
+    config: PreprocessConfig | Mapping[str, Any] | None = None,
+    keep_steps: bool = False,
+) -> PreprocessResult:
+    """Mask the central galaxy of a grz cutout, reject blends and large targets, crop.
+
+    Steps: viewer RGB and greyscale; isodata threshold iterated to convergence; outer
+    contours of the binary image and their ellipse fits; the target is the ellipse
+    nearest the centre (within ``center_tolerance_px``) that contains the centre;
+    enlarge it by ``ellipse_scale`` and mask outside; photutils and connectivity
+    blend passes inside the mask; enclosing-circle size cut; central crop.
+
+    Parameters
+    ----------
+    cube : numpy.ndarray
+        (3, N, N) grz fluxes, nanomaggies (N = 152 for the published cutouts).
+    config : PreprocessConfig or mapping, optional
+        Settings; a mapping is read with :meth:`PreprocessConfig.from_mapping`.
+    keep_steps : bool
+        Keep intermediate images in ``result.steps`` (for figures).
+
+    Returns
+    -------
+    PreprocessResult
+        Never raises on bad data: unusable cubes come back with ``bad_pixels``.
+    """
+    if not isinstance(config, PreprocessConfig):
+        config = PreprocessConfig.from_mapping(config)
+    problem = _bad_pixel_problem(cube)
+    if problem is None and np.asarray(cube).shape[1] < config.crop:
+        problem = f"cutout smaller than the {config.crop} px crop"
+    if problem is not None:
+        shape = np.asarray(cube).shape[1:] if np.ndim(cube) == 3 else (0, 0)
+        result = PreprocessResult(None, np.zeros(shape[:2], bool), None, math.nan, False,
+                                  "bad_pixels")
+        if keep_steps:
+            result.steps = {"problem": problem}
+        return result
+    cube = np.asarray(cube, dtype=np.float32)
+    n = cube.shape[1]
+    centre = ((n - 1) / 2.0, (n - 1) / 2.0)
+
+    rgb = viewer_rgb(cube, scales=config.rgb_scales, q=config.rgb_q, offset=config.rgb_offset)
+    grey = rgb_to_grey(rgb)
+    threshold = isodata_threshold(
+        grey, tol=config.threshold_tol, max_iter=config.threshold_max_iter
+    ).threshold
+    binary = grey > threshold
+    contours = external_contours(binary)
+    fits = fit_contour_ellipses(contours, min_semi_axis_px=config.min_semi_axis_px)
+    target = select_central(fits, centre, config.center_tolerance_px)
+    steps = None
+    if keep_steps:
+        steps = {"rgb": rgb, "grey": grey, "binary": binary, "contours": contours,
+                 "fits": fits, "target_index": None if target is None else target[1]}
+    if target is None:
+        return PreprocessResult(None, np.zeros(grey.shape, bool), None, math.nan, False,
+                                "no_center_source", threshold=threshold, steps=steps)
+
+    fitted, contour_index = target
+    ellipse = fitted.scaled(config.ellipse_scale)
+    mask = ellipse_mask(grey.shape, ellipse)
+    rows, cols = ellipse.bbox(grey.shape)
+    radius = enclosing_radius_px(contours[contour_index])
+
+    flux = cube.sum(axis=0)
+    background = estimate_background(flux, binary)
+    n_sources = count_sources_photutils(flux, mask, background, config.blend, rows, cols)
+    n_regions, _ = count_regions_connectivity(
+        grey, mask, config.blend, rows, cols,
+        tol=config.threshold_tol, max_iter=config.threshold_max_iter,
+    )
+    reason = None
+    if n_sources > 1:
+        reason = "blended_photutils"
+    elif n_regions > 1:
+        reason = "blended_connectivity"
+    elif not radius < config.max_radius_px:
+        reason = "too_large"
+    blended = n_sources > 1 or n_regions > 1
+
+    image = None
+    if reason is None:
+        masked = rgb[:, :, ::-1] * mask[:, :, None]  # viewer (R, G, B) = (z, r, g)
+        image = np.ascontiguousarray(centre_crop(masked, config.crop), dtype=np.float32)
+    if steps is not None:
+        steps["mask"] = mask
+    return PreprocessResult(image, mask, ellipse, radius, blended, reason,
+                            threshold=threshold, n_sources=n_sources, n_regions=n_regions,
+                            steps=steps)

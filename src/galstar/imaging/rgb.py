@@ -1,0 +1,98 @@
+"""Legacy Survey viewer colour images and their greyscale.
+
+The DR9 viewer maps z, r, g to red, green, blue with per-band scales and a shared
+arcsinh stretch of the mean intensity (Lupton-style: the stretch acts on the
+intensity, so colours are preserved while the dynamic range is compressed).
+Everything here works on nanomaggies and returns unitless values in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["VIEWER_SCALES", "GREY_WEIGHTS", "viewer_rgb", "rgb_to_grey"]
+
+#: Viewer scale per band (multiplies nanomaggies) and its RGB plane (0 = red).
+VIEWER_SCALES: dict[str, tuple[int, float]] = {"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)}
+
+#: ITU-R BT.601 luma weights for (red, green, blue): the "weighted average" greyscale.
+GREY_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
+
+
+def viewer_rgb(
+    cube: np.ndarray,
+    bands: Sequence[str] = ("g", "r", "z"),
+    scales: Mapping[str, float] | None = None,
+    q: float = 20.0,
+    offset: float = 0.03,
+) -> np.ndarray:
+    """Convert a grz cutout to the Legacy Survey viewer's RGB image.
+
+    Each band is scaled and offset, ``s_b = max(0, scale_b * flux_b + offset)``; the
+    mean ``I`` of the scaled bands is stretched as ``asinh(q I) / sqrt(q)`` and every
+    band is multiplied by ``stretch(I) / I``; the result is clipped to [0, 1].
+
+    Parameters
+    ----------
+    cube : numpy.ndarray
+        (n_bands, H, W) fluxes in nanomaggies, band order as in ``bands``.
+    bands : sequence of str
+        Band name of each plane of ``cube``; each must be in ``VIEWER_SCALES``.
+    scales : mapping, optional
+        Per-band scale overriding ``VIEWER_SCALES`` (1 / nanomaggies).
+    q : float
+        Arcsinh softening (20 in the viewer).
+    offset : float
+        Added to every scaled band before the stretch (0.03 in the viewer).
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W, 3) float32 RGB in [0, 1]; planes red = z, green = r, blue = g.
+    """
+    cube = np.asarray(cube, dtype=np.float32)
+    if cube.ndim != 3 or cube.shape[0] != len(bands):
+        raise ValueError(f"expected a ({len(bands)}, H, W) cube, got shape {cube.shape}")
+    scaled = np.empty_like(cube)
+    planes = []
+    for i, band in enumerate(bands):
+        if band not in VIEWER_SCALES:
+            raise ValueError(f"no viewer colour for band {band!r}")
+        plane, default_scale = VIEWER_SCALES[band]
+        scale = default_scale if scales is None else float(scales.get(band, default_scale))
+        np.multiply(cube[i], np.float32(scale), out=scaled[i])
+        scaled[i] += np.float32(offset)
+        np.maximum(scaled[i], 0.0, out=scaled[i])
+        planes.append(plane)
+    intensity = scaled.mean(axis=0)
+    # stretch(I) / I, with I == 0 (a pixel at or below -offset in every band) mapped to 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.arcsinh(np.float32(q) * intensity) / (np.float32(np.sqrt(q)) * intensity)
+    gain[~(intensity > 0)] = 0.0
+    rgb = np.zeros(cube.shape[1:] + (3,), dtype=np.float32)
+    for i, plane in enumerate(planes):
+        rgb[:, :, plane] = scaled[i] * gain
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    return rgb
+
+
+def rgb_to_grey(rgb: np.ndarray, weights: Sequence[float] = GREY_WEIGHTS) -> np.ndarray:
+    """Weighted average of the colour planes.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (H, W, 3) image in [0, 1], planes red, green, blue.
+    weights : sequence of float
+        Weight of red, green and blue; normalised to sum to one.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) float32 greyscale in [0, 1].
+    """
+    w = np.asarray(weights, dtype=np.float32)
+    w = w / w.sum()
+    return (rgb[:, :, 0] * w[0] + rgb[:, :, 1] * w[1] + rgb[:, :, 2] * w[2]).astype(np.float32)

@@ -1,0 +1,227 @@
+"""Preprocess every cutout of one shard: the table of all objects and the kept tensor."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+from tqdm import tqdm
+
+from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
+
+__all__ = ["CARRY_COLUMNS", "CutoutReadError", "read_cutout", "preprocess_paths",
+           "preprocess_shard"]
+
+log = logging.getLogger(__name__)
+
+#: Catalogue columns carried into the preprocess table when present (training needs
+#: the labels and split; the DR9 columns serve the applicability analyses).
+CARRY_COLUMNS: tuple[str, ...] = (
+    "object_id", "shard", "split", "ra", "dec", "RA", "DEC", "lgm_fib_p50", "specsfr_fib_p50",
+    "z", "TYPE", "SHAPE_R", "FLUX_G", "FLUX_R", "FLUX_Z",
+)
+_ELLIPSE_COLUMNS = ("ellipse_x", "ellipse_y", "ellipse_a", "ellipse_b", "ellipse_angle")
+
+
+class CutoutReadError(ValueError):
+    """A cached cutout file that cannot be read as a FITS image."""
+
+
+def read_cutout(path: str | os.PathLike) -> np.ndarray:
+    """Read the primary-HDU image of a Legacy Survey FITS cutout.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The cached ``fits-cutout`` response.
+
+    Returns
+    -------
+    numpy.ndarray
+        The data as float32 (nanomaggies), shape as stored (normally (3, 152, 152)).
+
+    Raises
+    ------
+    CutoutReadError
+        When the file is missing, is not FITS, or has no image in its primary HDU.
+    """
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            data = hdul[0].data
+            if data is None:
+                raise CutoutReadError(f"{path}: primary HDU holds no image")
+            return np.asarray(data, dtype=np.float32)
+    except CutoutReadError:
+        raise
+    except (OSError, ValueError, TypeError, IndexError) as err:
+        raise CutoutReadError(f"{path}: {err}") from err
+
+
+def _process_one(path: str, config: PreprocessConfig) -> tuple[dict[str, Any], np.ndarray | None]:
+    try:
+        cube = read_cutout(path)
+    except CutoutReadError as err:
+        log.warning("unreadable cutout: %s", err)
+        row = dict.fromkeys(_ELLIPSE_COLUMNS, math.nan)
+        row.update(radius_px=math.nan, blended=False, reject_reason="unreadable_cutout",
+                   threshold=math.nan, n_sources=-1, n_regions=-1)
+        return row, None
+    result = preprocess_cutout(cube, config)
+    row = (result.ellipse.as_dict() if result.ellipse is not None
+           else dict.fromkeys(_ELLIPSE_COLUMNS, math.nan))
+    row.update(radius_px=result.radius_px, blended=result.blended,
+               reject_reason=result.reject_reason, threshold=result.threshold,
+               n_sources=result.n_sources, n_regions=result.n_regions)
+    return row, result.image
+
+
+def _process_chunk(paths: Sequence[str], config: PreprocessConfig
+                   ) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+    return [_process_one(p, config) for p in paths]
+
+
+def preprocess_paths(
+    paths: Sequence[str],
+    config: PreprocessConfig,
+    threads: int = 1,
+    chunk: int = 32,
+    progress: bool = False,
+) -> list[tuple[dict[str, Any], np.ndarray | None]]:
+    """Preprocess cached cutouts, in order, on ``threads`` processes.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        FITS files.
+    config : PreprocessConfig
+        Settings.
+    threads : int
+        Worker processes (1 = in this process). Processes, not threads: photutils
+        and the per-cutout Python overhead hold the GIL.
+    chunk : int
+        Cutouts per task handed to a worker.
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    list of (dict, numpy.ndarray or None)
+        Per cutout: table fields, and the model image when kept.
+    """
+    paths = [str(p) for p in paths]
+    if threads <= 1 or len(paths) <= chunk:
+        it = tqdm(paths, desc="preprocess", disable=not progress, mininterval=5)
+        return [_process_one(p, config) for p in it]
+    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+    out: list[tuple[dict[str, Any], np.ndarray | None]] = []
+    with ProcessPoolExecutor(max_workers=threads) as pool:
+        results = pool.map(_process_chunk, chunks, [config] * len(chunks))
+        for part in tqdm(results, total=len(chunks), desc="preprocess", unit="chunk",
+                         disable=not progress, mininterval=5):
+            out.extend(part)
+    return out
+
+
+def preprocess_shard(
+    manifest: pd.DataFrame,
+    catalog: pd.DataFrame,
+    config: PreprocessConfig | Mapping[str, Any],
+    threads: int = 1,
+    progress: bool = False,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Preprocess one shard: every catalogue object gets a row, kept ones an image.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        Cutout manifest of the shard (object_id, path, status ``ok|failed``,
+        reject_reason).
+    catalog : pandas.DataFrame
+        Catalogue shard (object_id, split, labels, DR9 columns).
+    config : PreprocessConfig or mapping
+        Settings (the ``galaxies.preprocess`` section).
+    threads : int
+        Worker processes.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    (pandas.DataFrame, numpy.ndarray)
+        The table, in catalogue order (object_id, carried columns, ellipse_*,
+        radius_px, radius_arcsec, blended, reject_reason, kept, row, diagnostics),
+        and the (n_kept, crop, crop, 3) float32 tensor whose row i is the object with
+        ``row == i``. Download failures keep the manifest's reason (``download_failed``
+        if it gave none); catalogue objects absent from the manifest get
+        ``missing_cutout``.
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing or object ids repeat.
+    """
+    if not isinstance(config, PreprocessConfig):
+        config = PreprocessConfig.from_mapping(config)
+    for name, frame, needed in (("catalog", catalog, ("object_id",)),
+                                ("manifest", manifest, ("object_id", "path", "status"))):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} lacks columns {missing}")
+        if frame["object_id"].duplicated().any():
+            raise ValueError(f"{name} repeats object_id values")
+
+    table = catalog[[c for c in CARRY_COLUMNS if c in catalog.columns]].reset_index(drop=True)
+    man = manifest.set_index("object_id")
+    in_manifest = table["object_id"].isin(man.index).to_numpy()
+    status = man["status"].reindex(table["object_id"]).to_numpy()
+    ok = in_manifest & (status == "ok")
+    reasons = pd.Series([None] * len(table), dtype=object)
+    reasons[~in_manifest] = "missing_cutout"
+    if "reject_reason" in man.columns:
+        man_reason = man["reject_reason"].reindex(table["object_id"]).to_numpy(dtype=object)
+    else:
+        man_reason = np.full(len(table), None, dtype=object)
+    for i in np.flatnonzero(in_manifest & ~ok):
+        r = man_reason[i]
+        reasons[i] = r if isinstance(r, str) and r else "download_failed"
+
+    ok_idx = np.flatnonzero(ok)
+    paths = man["path"].reindex(table["object_id"]).to_numpy(dtype=object)[ok_idx]
+    outcomes = preprocess_paths(list(paths), config, threads=threads, progress=progress)
+
+    cols: dict[str, np.ndarray] = {c: np.full(len(table), np.nan) for c in _ELLIPSE_COLUMNS}
+    cols["radius_px"] = np.full(len(table), np.nan)
+    cols["threshold"] = np.full(len(table), np.nan)
+    cols["n_sources"] = np.full(len(table), -1, dtype=np.int64)
+    cols["n_regions"] = np.full(len(table), -1, dtype=np.int64)
+    blended = np.zeros(len(table), dtype=bool)
+    rows = np.full(len(table), -1, dtype=np.int64)
+    images = []
+    for i, (fields_, image) in zip(ok_idx, outcomes, strict=True):
+        for key in (*_ELLIPSE_COLUMNS, "radius_px", "threshold", "n_sources", "n_regions"):
+            cols[key][i] = fields_[key]
+        blended[i] = fields_["blended"]
+        reasons[i] = fields_["reject_reason"]
+        if image is not None:
+            rows[i] = len(images)
+            images.append(image)
+    for key, values in cols.items():
+        table[key] = values
+    table["radius_arcsec"] = table["radius_px"] * config.pixscale
+    table["blended"] = blended
+    table["reject_reason"] = reasons.to_numpy(dtype=object)
+    table["kept"] = rows >= 0
+    table["row"] = rows
+    crop = config.crop
+    tensor = (np.stack(images).astype(np.float32) if images
+              else np.zeros((0, crop, crop, 3), dtype=np.float32))
+    counts = table["reject_reason"].fillna("kept").value_counts().to_dict()
+    log.info("preprocessed %d objects: %s", len(table), counts)
+    return table, tensor

@@ -1,0 +1,271 @@
+"""Unit tests of galstar.imaging on hand-built images with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from galstar.imaging.ellipse import Ellipse, ellipse_mask
+from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
+from galstar.imaging.rgb import rgb_to_grey, viewer_rgb
+from galstar.imaging.size import centre_crop
+from galstar.imaging.threshold import isodata_threshold
+from galstar.imaging.variants import make_variant, resample, select_bands
+
+N = 152
+CENTRE = (N - 1) / 2.0
+YY, XX = np.mgrid[:N, :N].astype(np.float64)
+COLOUR = np.array([0.5, 1.0, 1.5])  # g, r, z flux ratios of a red-ish galaxy
+
+
+def gaussian(x0, y0, sigma_a, sigma_b, angle_deg, peak):
+    """Elliptical Gaussian (peak nanomaggies per band before colour)."""
+    t = math.radians(angle_deg)
+    dx, dy = XX - x0, YY - y0
+    u = dx * math.cos(t) + dy * math.sin(t)
+    v = -dx * math.sin(t) + dy * math.cos(t)
+    return peak * np.exp(-0.5 * ((u / sigma_a) ** 2 + (v / sigma_b) ** 2))
+
+
+def cube_of(image, noise=0.005, seed=0):
+    rng = np.random.default_rng(seed)
+    cube = COLOUR[:, None, None] * image[None] + rng.normal(0, noise, (3, N, N))
+    return cube.astype(np.float32)
+
+
+def angle_diff(a, b):
+    d = (a - b) % 180.0
+    return min(d, 180.0 - d)
+
+
+# ---------------------------------------------------------------- RGB and greyscale
+
+
+def test_viewer_rgb_sky_and_plane_order():
+    cube = np.zeros((3, 4, 4), np.float32)
+    rgb = viewer_rgb(cube)
+    # Empty sky: every band is the offset, so each plane is asinh(20 * 0.03) / sqrt(20).
+    np.testing.assert_allclose(rgb, math.asinh(0.6) / math.sqrt(20), rtol=1e-6)
+    cube[2] = 1.0  # z only -> red plane dominates; g only -> blue.
+    rgb = viewer_rgb(cube)
+    assert rgb[0, 0, 0] > rgb[0, 0, 1] and rgb[0, 0, 0] > rgb[0, 0, 2]
+    s = np.array([0.03, 0.03, 2.2 + 0.03])  # scaled g, r, z
+    i = s.mean()
+    expected_red = min(1.0, s[2] * math.asinh(20 * i) / (math.sqrt(20) * i))
+    assert rgb[0, 0, 0] == pytest.approx(expected_red, rel=1e-5)
+    assert rgb[0, 0, 2] == pytest.approx(s[0] * math.asinh(20 * i) / (math.sqrt(20) * i), rel=1e-5)
+    grey = rgb_to_grey(rgb)
+    assert grey[0, 0] == pytest.approx(0.299 * rgb[0, 0, 0] + 0.587 * rgb[0, 0, 1]
+                                       + 0.114 * rgb[0, 0, 2], rel=1e-6)
+
+
+def test_viewer_rgb_clips_and_floors():
+    cube = np.zeros((3, 2, 2), np.float32)
+    cube[:, 0, 0] = 1e4   # saturates
+    cube[:, 1, 1] = -1.0  # below -offset in every band: intensity 0 -> black
+    rgb = viewer_rgb(cube)
+    assert rgb.max() <= 1.0 and rgb.min() >= 0.0
+    np.testing.assert_array_equal(rgb[0, 0], 1.0)
+    np.testing.assert_array_equal(rgb[1, 1], 0.0)
+
+
+# ---------------------------------------------------------------- isodata threshold
+
+
+def direct_isodata_fixed_points(values):
+    """Every split of the sorted values that is its own intermeans threshold."""
+    x = np.sort(values.ravel().astype(np.float64))
+    cs = np.cumsum(x)
+    n = len(x)
+    points = []
+    for k in range(1, n):  # low = x[:k], high = x[k:]
+        if x[k] == x[k - 1]:
+            continue
+        t = 0.5 * (cs[k - 1] / k + (cs[-1] - cs[k - 1]) / (n - k))
+        if x[k - 1] <= t < x[k]:
+            points.append((t, k))
+    return points
+
+
+def test_isodata_reaches_the_fixed_point_of_a_bimodal_image():
+    rng = np.random.default_rng(4)
+    sky = rng.normal(0.12, 0.02, 6000)
+    source = rng.normal(0.55, 0.08, 900)
+    bright = np.full(40, 1.0)  # a saturated star sets the maximum
+    values = np.concatenate([sky, source, bright]).astype(np.float32).reshape(-1, 20)
+    result = isodata_threshold(values, tol=1e-7, max_iter=200)
+    assert result.converged and result.n_iter >= 2
+    points = direct_isodata_fixed_points(values)
+    assert len(points) == 1
+    t_direct, k = points[0]
+    assert result.threshold == pytest.approx(t_direct, abs=1e-5)
+    x = np.sort(values.ravel())
+    assert np.count_nonzero(values > result.threshold) == len(x) - k
+    # The published single update stops far from it (above the whole sky+source mix).
+    one_step = isodata_threshold(values, tol=1e-7, max_iter=1)
+    assert not one_step.converged
+    assert abs(one_step.threshold - t_direct) > 0.02
+
+
+def test_isodata_bounds_and_edge_cases():
+    assert isodata_threshold(np.full((5, 5), 0.3)).threshold == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="finite"):
+        isodata_threshold(np.full(4, np.nan))
+    vals = np.array([0.0, 0.0, 1.0, 1.0, np.nan])
+    assert isodata_threshold(vals).threshold == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- ellipse geometry
+
+
+def test_rotated_containment_is_not_axis_aligned():
+    e = Ellipse(0.0, 0.0, 10.0, 2.0, 45.0)
+    assert e.contains(6.5, 6.5)        # on the major axis, 9.2 px out
+    assert not e.contains(6.5, -6.5)   # same distance on the minor axis
+    assert not e.contains(9.0, 0.0)    # inside the axis-aligned box, outside the ellipse
+    mask = ellipse_mask((41, 41), Ellipse(20.0, 20.0, 10.0, 4.0, 30.0))
+    assert mask.sum() == pytest.approx(math.pi * 10 * 4, rel=0.05)
+    assert mask[20 + 5, 20 + 8]        # along 30 deg: (8.7, 5) from the centre
+    assert not mask[20 - 5, 20 + 8]
+
+
+def test_centre_crop_indices():
+    img = np.arange(152 * 152).reshape(152, 152)
+    crop = centre_crop(img, 64)
+    assert crop[0, 0] == img[44, 44] and crop[-1, -1] == img[107, 107]
+    with pytest.raises(ValueError):
+        centre_crop(img, 200)
+
+
+# ---------------------------------------------------------------- full cutouts
+
+
+def isophote_semi_axes(image, result, sigma_a, sigma_b):
+    """Semi-axes of the noiseless isophote at the result's greyscale threshold."""
+    radii = np.linspace(0, 40, 4001)
+    out = []
+    for sigma in (sigma_a, sigma_b):
+        profile = image[int(CENTRE), int(CENTRE)] * np.exp(-0.5 * (radii / sigma) ** 2)
+        cube = (COLOUR[:, None] * profile[None]).reshape(3, 1, -1).astype(np.float32)
+        grey = rgb_to_grey(viewer_rgb(cube))[0]
+        out.append(radii[np.argmax(grey <= result.threshold)])
+    return out
+
+
+def test_single_elliptical_gaussian_ellipse_recovered():
+    x0, y0, angle = 75.8, 74.9, 32.0
+    image = gaussian(x0, y0, 6.0, 3.0, angle, 2.0)
+    cube = cube_of(image)
+    result = preprocess_cutout(cube, PreprocessConfig())
+    assert result.reject_reason is None and not result.blended
+    e = result.ellipse
+    assert math.hypot(e.x - x0, e.y - y0) < 1.0
+    assert angle_diff(e.angle, angle) < 5.0
+    a_iso, b_iso = isophote_semi_axes(image, result, 6.0, 3.0)
+    assert abs(e.a / 1.5 - a_iso) < 1.0 and abs(e.b / 1.5 - b_iso) < 1.0
+    assert result.image.shape == (64, 64, 3) and result.image.dtype == np.float32
+    assert 0.0 <= result.image.min() and result.image.max() <= 1.0
+    # the model input is the masked viewer RGB with channels g, r, z
+    expected = centre_crop(viewer_rgb(cube)[:, :, ::-1] * result.mask[:, :, None], 64)
+    np.testing.assert_array_equal(result.image, expected)
+    # everything outside the enlarged ellipse is zero, inside is not
+    crop_mask = centre_crop(result.mask, 64)
+    assert np.all(result.image[~crop_mask] == 0) and np.all(result.image[crop_mask].max(-1) > 0)
+    assert 3.0 < result.radius_px < 23.0
+
+
+def test_two_touching_galaxies_are_blended():
+    image = gaussian(70.0, 75.5, 3.0, 2.5, 0.0, 2.0) + gaussian(81.0, 76.5, 3.0, 2.5, 20.0, 1.6)
+    result = preprocess_cutout(cube_of(image), PreprocessConfig())
+    assert result.blended
+    assert result.reject_reason in ("blended_photutils", "blended_connectivity")
+    assert result.image is None
+
+
+def test_galaxy_and_bright_star_outside_the_ellipse():
+    galaxy = gaussian(75.5, 75.5, 4.0, 2.5, 60.0, 0.6)
+    star = gaussian(97.0, 60.0, 1.5, 1.5, 0.0, 40.0)  # far brighter than the galaxy
+    result = preprocess_cutout(cube_of(galaxy + star), PreprocessConfig())
+    assert result.reject_reason is None and not result.blended
+    assert not result.mask[55:66, 92:103].any()       # the star is masked
+    assert result.mask[75, 75]
+    crop_star = result.image[60 - 44 - 4 : 60 - 44 + 5, 97 - 44 - 4 : 97 - 44 + 5]
+    assert np.all(crop_star == 0)
+    e = result.ellipse
+    assert math.hypot(e.x - 75.5, e.y - 75.5) < 1.0 and angle_diff(e.angle, 60.0) < 5.0
+
+
+def test_off_centre_source_only_is_rejected():
+    image = gaussian(110.0, 40.0, 5.0, 4.0, 0.0, 2.0)
+    result = preprocess_cutout(cube_of(image), PreprocessConfig())
+    assert result.reject_reason == "no_center_source"
+    assert result.image is None and result.ellipse is None and not result.mask.any()
+
+
+def test_large_galaxy_is_too_large():
+    image = gaussian(75.5, 75.5, 16.0, 12.0, 10.0, 2.0)
+    result = preprocess_cutout(cube_of(image), PreprocessConfig())
+    assert result.reject_reason == "too_large" and result.radius_px >= 23.0
+    ok = preprocess_cutout(cube_of(image), PreprocessConfig(max_radius_px=60.0))
+    assert ok.reject_reason is None
+
+
+@pytest.mark.parametrize("make", [
+    lambda c: np.where(np.arange(N)[None, None, :] == 5, np.nan, c),
+    lambda c: np.where(np.arange(N)[None, None, :] == 5, np.inf, c),
+    lambda c: c * np.array([1.0, 0.0, 1.0], np.float32)[:, None, None],
+    lambda c: c[:2],
+    lambda c: c[:, :100, :],
+    lambda c: np.full((3, N, N), "x"),
+])
+def test_bad_cubes_are_rejected_not_raised(make):
+    cube = make(cube_of(gaussian(75.5, 75.5, 4.0, 3.0, 0.0, 2.0)))
+    result = preprocess_cutout(cube, PreprocessConfig())
+    assert result.reject_reason == "bad_pixels" and result.image is None
+
+
+def test_config_from_mapping_and_unknown_keys():
+    cfg = PreprocessConfig.from_mapping(
+        {"ellipse_scale": 1.4, "blend": {"nsigma": 2.0, "npixels": 5}})
+    assert cfg.ellipse_scale == 1.4 and cfg.blend.nsigma == 2.0 and cfg.blend.nlevels == 32
+    with pytest.raises(ValueError, match="elipse_scale"):
+        PreprocessConfig.from_mapping({"elipse_scale": 1.4})
+    with pytest.raises(ValueError, match="nsgima"):
+        PreprocessConfig.from_mapping({"blend": {"nsgima": 1.0}})
+
+
+def test_ellipse_scale_changes_the_mask():
+    cube = cube_of(gaussian(75.5, 75.5, 4.0, 3.0, 0.0, 2.0))
+    small = preprocess_cutout(cube, {"ellipse_scale": 1.0})
+    large = preprocess_cutout(cube, {"ellipse_scale": 2.0})
+    assert large.mask.sum() == pytest.approx(4 * small.mask.sum(), rel=0.1)
+
+
+# ---------------------------------------------------------------- variants
+
+
+def test_band_variants():
+    imgs = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    g = select_bands(imgs, "g")
+    np.testing.assert_array_equal(g[..., 1], imgs[..., 0])
+    np.testing.assert_array_equal(g[..., 2], imgs[..., 0])
+    rz = select_bands(imgs, "rz")
+    np.testing.assert_array_equal(rz[..., 0], imgs[..., 1])
+    np.testing.assert_array_equal(rz[..., 1], imgs[..., 2])
+    np.testing.assert_allclose(rz[..., 2], 0.5 * (imgs[..., 1] + imgs[..., 2]), rtol=1e-6)
+    np.testing.assert_array_equal(select_bands(imgs, "grz"), imgs)
+    with pytest.raises(ValueError):
+        select_bands(imgs, "gi")
+
+
+def test_resolution_variants_are_bilinear():
+    imgs = np.random.default_rng(1).random((3, 64, 64, 3)).astype(np.float32)
+    half = resample(imgs, 32)
+    # Halving with bilinear sampling lands between pixels: the 2 x 2 block mean.
+    blocks = imgs.reshape(3, 32, 2, 32, 2, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(half, blocks, atol=1e-6)
+    out = make_variant(imgs, "gz", 8)
+    assert out.shape == (3, 8, 8, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(resample(np.full((1, 64, 64, 3), 0.25, np.float32), 16), 0.25)

@@ -1,0 +1,235 @@
+"""Compile and fit GalEffNet on the preprocessed shards; save model, scaler, history.
+
+MAE loss on the min-max scaled labels, Adam, early stopping on the validation loss
+(best weights restored), optional ReduceLROnPlateau, fixed seeds, mixed precision
+when a GPU is present. Backend-neutral: only ``keras`` APIs are used here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import yaml
+
+from galstar.io import atomic_path
+from galstar.training.data import ShardSplit, load_split, make_dataset, pixel_scale
+from galstar.training.experiments import task_targets
+from galstar.training.scaler import MinMaxScaler
+
+__all__ = ["describe_device", "precision_policy", "build_callbacks", "fit_model",
+           "train_experiment"]
+
+log = logging.getLogger(__name__)
+
+
+def describe_device() -> dict[str, Any]:
+    """Which accelerator Keras will use: backend, device kind and name."""
+    devices = keras.distribution.list_devices()
+    gpus = [d for d in devices if d.lower().startswith("gpu")]
+    name = platform.processor() or platform.machine()
+    if gpus and shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=20, check=True)
+            name = out.stdout.strip().splitlines()[0]
+        except (subprocess.SubprocessError, IndexError, OSError):
+            name = gpus[0]
+    return {"backend": keras.backend.backend(), "device": "gpu" if gpus else "cpu",
+            "n_devices": len(gpus) or 1, "name": name, "cpu_count": os.cpu_count()}
+
+
+def precision_policy(setting: str | bool, gpu: bool) -> str:
+    """Resolve config ``mixed_precision`` (auto | float16 | bfloat16 | off) to a policy."""
+    setting = str(setting).lower()
+    if setting in ("off", "false", "none", "float32"):
+        return "float32"
+    if setting == "auto":
+        return "mixed_float16" if gpu else "float32"
+    if setting in ("float16", "mixed_float16", "true"):
+        return "mixed_float16"
+    if setting in ("bfloat16", "bf16", "mixed_bfloat16"):
+        return "mixed_bfloat16"
+    raise ValueError(f"config training.mixed_precision: unknown setting '{setting}'")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Record wall time per epoch and the learning rate, for the history table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self.learning_rate: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+        lr = self.model.optimizer.learning_rate
+        self.learning_rate.append(float(keras.ops.convert_to_numpy(lr)))
+
+
+def build_callbacks(exp: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
+    """Early stopping (always) and ReduceLROnPlateau (when configured) from the experiment."""
+    es = {"min_delta": 0.005, "patience": 5, **(exp.get("early_stopping") or {})}
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=float(es["min_delta"]),
+                                      patience=int(es["patience"]), restore_best_weights=True)
+    ]
+    plateau = exp.get("reduce_lr")
+    if plateau:
+        plateau = {"factor": 0.5, "patience": 2, "min_lr": 1e-6,
+                   **(plateau if isinstance(plateau, Mapping) else {})}
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=float(plateau["factor"]),
+            patience=int(plateau["patience"]), min_lr=float(plateau["min_lr"])))
+    return callbacks
+
+
+def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rate: float,
+              callbacks: Sequence[keras.callbacks.Callback] = (), n_train: int | None = None,
+              verbose: int = 2) -> pd.DataFrame:
+    """Compile with MAE and Adam, fit, and return the per-epoch history.
+
+    Returns
+    -------
+    pandas.DataFrame
+        epoch, loss, val_loss, learning_rate, seconds and (if ``n_train``) images_per_s.
+    """
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss=keras.losses.MeanAbsoluteError())
+    timer = EpochTimer()
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                     callbacks=[*callbacks, timer], verbose=verbose)
+    frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in hist.history.items()
+                          if k in ("loss", "val_loss")})
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    frame["learning_rate"] = timer.learning_rate[: len(frame)]
+    frame["seconds"] = timer.seconds[: len(frame)]
+    if n_train:
+        frame["images_per_s"] = n_train / frame["seconds"]
+    return frame
+
+
+def train_experiment(
+    tables: Sequence[str | os.PathLike],
+    images: Sequence[str | os.PathLike],
+    experiment: Mapping[str, Any],
+    *,
+    seed: int,
+    model_path: str | os.PathLike,
+    scaler_path: str | os.PathLike,
+    history_path: str | os.PathLike,
+    config_path: str | os.PathLike,
+    verbose: int = 2,
+) -> dict[str, Any]:
+    """Train one experiment end to end and write its four outputs atomically.
+
+    Parameters
+    ----------
+    tables, images : sequences of paths
+        Shard tables and the experiment's ``<bands>-<resolution>`` tensors.
+    experiment : mapping
+        One entry of :func:`galstar.training.experiments.expand_experiments`.
+    seed : int
+        Master seed (config ``seed``); fixes weights init, shuffling and augmentation.
+    model_path, scaler_path, history_path, config_path : paths
+        ``model.keras``, ``scaler.json``, ``history.csv``, ``config.yaml``.
+
+    Returns
+    -------
+    dict
+        What was written to ``config.yaml`` besides the experiment: device, precision,
+        sample sizes, best epoch and validation loss.
+    """
+    name = experiment.get("name", "<experiment>")
+    keras.utils.set_random_seed(seed)
+    targets = task_targets(experiment["task"])
+    train = load_split(tables, images, "train", targets)
+    val = load_split(tables, images, "val", targets)
+    _check_images(train, experiment, name, images)
+    if len(val) == 0:
+        raise ValueError(f"experiment {name}: the validation split is empty")
+
+    device = describe_device()
+    policy = precision_policy(experiment.get("mixed_precision", "auto"),
+                              device["device"] == "gpu")
+    log.info("experiment %s: training on %s (%s, backend %s), precision %s, %d train / %d val",
+             name, device["device"], device["name"], device["backend"], policy,
+             len(train), len(val))
+
+    scaler = MinMaxScaler.fit(train.labels, targets)
+    batch_size = int(experiment["batch_size"])
+    train_ds = make_dataset(train, scaler.transform(train.labels), batch_size, shuffle=True,
+                            augment=bool(experiment.get("augment", False)), seed=seed)
+    val_ds = make_dataset(val, scaler.transform(val.labels), batch_size, shuffle=False)
+    input_scale = pixel_scale(train, seed=seed)
+
+    previous = keras.config.dtype_policy().name
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        from galstar.models.galeffnet import build_galeffnet
+
+        model = build_galeffnet(
+            experiment["backbone"], input_shape=train.image_shape, n_outputs=len(targets),
+            weights=experiment["weights"], dropout=float(experiment["dropout"]),
+            dense_units=int(experiment.get("dense_units", 1024)),
+            l2=float(experiment.get("l2", 1e-3)), input_scale=input_scale)
+        history = fit_model(model, train_ds, val_ds, epochs=int(experiment["epochs"]),
+                            learning_rate=float(experiment["learning_rate"]),
+                            callbacks=build_callbacks(experiment), n_train=len(train),
+                            verbose=verbose)
+        with atomic_path(model_path) as tmp:
+            model.save(tmp)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+    scaler.to_json(scaler_path)
+    with atomic_path(history_path) as tmp:
+        history.to_csv(tmp, index=False)
+    best = int(history["val_loss"].idxmin())
+    summary = {
+        "device": device, "precision": policy, "seed": int(seed),
+        "n_train": len(train), "n_val": len(val), "input_scale": input_scale,
+        "epochs_run": len(history), "best_epoch": int(history["epoch"][best]),
+        "best_val_loss": float(history["val_loss"][best]),
+        "train_images_per_s": float(np.median(history["images_per_s"])),
+    }
+    with atomic_path(config_path) as tmp:
+        tmp.write_text(yaml.safe_dump({"experiment": _plain(experiment), "run": summary},
+                                      sort_keys=False))
+    log.info("experiment %s: %d epochs, best val_loss %.4f at epoch %d, %.0f images/s",
+             name, summary["epochs_run"], summary["best_val_loss"], summary["best_epoch"],
+             summary["train_images_per_s"])
+    return summary
+
+
+def _check_images(train: ShardSplit, experiment: Mapping[str, Any], name: str,
+                  images: Sequence[str | os.PathLike]) -> None:
+    if len(train) == 0:
+        raise ValueError(f"experiment {name}: no kept training objects in the shards")
+    res = int(experiment["resolution"])
+    if train.image_shape[:2] != (res, res):
+        raise ValueError(f"config experiments.{name}.resolution is {res} but {images[0]} "
+                         f"holds {train.image_shape[0]}x{train.image_shape[1]} images")
+
+
+def _plain(value: Any) -> Any:
+    """Config values as plain YAML-safe Python objects."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,130 @@
+"""File-level entry points of the Stage 3 rules (the scripts call one each)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from galstar.imaging.pipeline import PreprocessConfig
+from galstar.imaging.quality import TruthCutout, score_cutouts, summarise_quality
+from galstar.imaging.shard import CutoutReadError, preprocess_shard, read_cutout
+from galstar.imaging.variants import make_variant
+from galstar.io import atomic_path, load_npy, read_parquet, save_npy, write_parquet
+
+__all__ = ["run_preprocess_shard", "run_variant", "run_quality"]
+
+log = logging.getLogger(__name__)
+
+
+def run_preprocess_shard(
+    manifest_path: str | os.PathLike,
+    catalog_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+    images_path: str | os.PathLike,
+    preprocess: Mapping[str, Any],
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Preprocess one shard and write its table and grz tensor (atomically).
+
+    Parameters
+    ----------
+    manifest_path, catalog_path : path
+        Cutout manifest and catalogue shard (Parquet).
+    table_path, images_path : path
+        Outputs: the Parquet table of all objects and the ``.npy`` of kept images.
+    preprocess : mapping
+        The ``galaxies.preprocess`` settings (plus ``pixscale``).
+    threads : int
+        Worker processes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written.
+    """
+    config = PreprocessConfig.from_mapping(preprocess)
+    table, tensor = preprocess_shard(read_parquet(manifest_path), read_parquet(catalog_path),
+                                     config, threads=threads, progress=True)
+    save_npy(tensor, images_path)
+    write_parquet(table, table_path)
+    return table
+
+
+def run_variant(in_path: str | os.PathLike, out_path: str | os.PathLike, bands: str,
+                resolution: int) -> None:
+    """Write the ``bands``-``resolution`` variant of a grz tensor (atomically)."""
+    images = load_npy(in_path, mmap=True)
+    save_npy(make_variant(np.asarray(images), bands, int(resolution)), out_path)
+
+
+def _truth_maps(service: Any, ra: float, dec: float, size: int, pixscale: float
+                ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Target and contaminant maps and the blend flag from the mock cutout service."""
+    truth = service.truth_maps(ra, dec, size=size, pixscale=pixscale)
+    if isinstance(truth, Mapping):
+        target, contaminant, scalars = truth["target"], truth["contaminant"], truth
+    else:
+        target, contaminant, scalars = truth
+    return (np.asarray(target, np.float64), np.asarray(contaminant, np.float64),
+            bool(scalars["is_blend"]))
+
+
+def run_quality(
+    table_paths: Sequence[str | os.PathLike],
+    manifest_paths: Sequence[str | os.PathLike],
+    mock_root: str | os.PathLike,
+    preprocess: Mapping[str, Any],
+    quality_path: str | os.PathLike,
+    scores_path: str | os.PathLike,
+    max_cutouts: int = 600,
+    seed: int = 0,
+    size: int = 152,
+    pixscale: float = 0.262,
+) -> pd.DataFrame:
+    """Score a random sample of downloaded cutouts against the mock archive's truth.
+
+    Scoring is not part of the pipeline: it re-renders the truth maps through the mock
+    cutout service, so it only runs for ``archive: mock``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The quality table written to ``quality_path`` (per-cutout scores go to
+        ``scores_path``).
+    """
+    from galstar.archives.mock import MockCutoutService  # scoring only: mock archive
+
+    config = PreprocessConfig.from_mapping(preprocess)
+    manifests = pd.concat([read_parquet(p) for p in manifest_paths], ignore_index=True)
+    tables = pd.concat([read_parquet(p, columns=["object_id"]) for p in table_paths],
+                       ignore_index=True)
+    ok = manifests[(manifests["status"] == "ok")
+                   & manifests["object_id"].isin(tables["object_id"])]
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(ok), size=min(int(max_cutouts), len(ok)), replace=False))
+    service = MockCutoutService(mock_root)
+
+    def cutouts():
+        for i in pick:
+            rec = ok.iloc[int(i)]
+            try:
+                cube = read_cutout(rec["path"])
+            except CutoutReadError as err:
+                log.warning("skipped in scoring: %s", err)
+                continue
+            target, contaminant, is_blend = _truth_maps(
+                service, float(rec["ra"]), float(rec["dec"]), size, pixscale)
+            yield TruthCutout(int(rec["object_id"]), cube, target, contaminant, is_blend)
+
+    scores = score_cutouts(cutouts(), config)
+    quality = summarise_quality(scores)
+    write_parquet(scores, scores_path)
+    with atomic_path(quality_path) as tmp:
+        quality.to_csv(tmp, index=False)
+    log.info("quality on %d cutouts:\n%s", len(scores), quality.to_string(index=False))
+    return quality

@@ -1,0 +1,137 @@
+# Stage 3: galaxy image preprocessing (docs/contracts.md, Stage 3). One job per shard
+# masks, rejects and crops; variants are cheap rules on its tensor; summaries and the
+# truth-scored quality table read the shard outputs.
+
+# Every config value that changes the preprocessed images (params rerun trigger): the
+# galaxies.preprocess section plus the cutout pixel scale (radius in arcsec).
+PREPROCESS = {
+    key: value
+    for key, value in cfg("galaxies", "preprocess").items()
+    if key not in ("quality", "figure")
+}
+PREPROCESS["pixscale"] = cfg("galaxies", "cutout", "pixscale")
+PREPROCESS_CROP = cfg("galaxies", "preprocess", "crop")
+PREPROCESS_QUALITY = cfg("galaxies", "preprocess", "quality")
+PREPROCESS_FIGURE = cfg("galaxies", "preprocess", "figure")
+VARIANT_BANDS = ["g", "r", "z", "gr", "gz", "rz", "grz"]
+VARIANT_RESOLUTIONS = [64, 32, 16, 8]
+
+
+def preprocess_quality_shards():
+    """The shards the truth scoring samples (the first n: shards are random already)."""
+    return SHARDS[: max(1, min(len(SHARDS), PREPROCESS_QUALITY["n_shards"]))]
+
+
+def preprocess_targets():
+    targets = [
+        "results/preprocess/reject_counts.csv",
+        "results/preprocess/steps.png",
+    ]
+    if ARCHIVE == "mock":
+        targets.append("results/preprocess/quality.csv")
+    return targets
+
+
+STAGE_TARGETS.append(preprocess_targets)
+
+
+# grz-{crop} is the shard rule's own output, not a variant of itself.
+ruleorder: preprocess_shard > preprocess_variant
+
+
+rule preprocess_shard:
+    input:
+        manifest=f"{RAW}/cutouts/{{shard}}.parquet",
+        catalog="results/catalog/shards/{shard}.parquet",
+    output:
+        table="results/preprocess/{shard}.parquet",
+        images=f"results/preprocess/grz-{PREPROCESS_CROP}/{{shard}}.npy",
+    params:
+        preprocess=PREPROCESS,
+    threads: 8
+    log:
+        "logs/preprocess/{shard}.log",
+    benchmark:
+        "benchmarks/preprocess/{shard}.tsv"
+    conda:
+        "../../envs/images.yaml"
+    script:
+        "../scripts/preprocess_shard.py"
+
+
+rule preprocess_variant:
+    input:
+        f"results/preprocess/grz-{PREPROCESS_CROP}/{{shard}}.npy",
+    output:
+        "results/preprocess/{bands}-{resolution}/{shard}.npy",
+    wildcard_constraints:
+        bands="|".join(VARIANT_BANDS),
+        resolution="|".join(str(r) for r in VARIANT_RESOLUTIONS),
+    params:
+        bands=lambda wildcards: wildcards.bands,
+        resolution=lambda wildcards: int(wildcards.resolution),
+    log:
+        "logs/preprocess/variant_{bands}-{resolution}_{shard}.log",
+    benchmark:
+        "benchmarks/preprocess/variant_{bands}-{resolution}_{shard}.tsv"
+    conda:
+        "../../envs/images.yaml"
+    script:
+        "../scripts/preprocess_variant.py"
+
+
+rule preprocess_summary:
+    input:
+        tables=shard_paths("results/preprocess/{shard}.parquet"),
+        manifests=shard_paths(f"{RAW}/cutouts/{{shard}}.parquet"),
+    output:
+        counts=report(
+            "results/preprocess/reject_counts.csv",
+            caption="../report/preprocess_reject_counts.rst",
+            category="Preprocessing",
+        ),
+        figure=report(
+            "results/preprocess/steps.png",
+            caption="../report/preprocess_steps.rst",
+            category="Preprocessing",
+        ),
+    params:
+        preprocess=PREPROCESS,
+        n_objects=PREPROCESS_FIGURE["n_objects"],
+        seed=cfg("seed"),
+    log:
+        "logs/preprocess/summary.log",
+    benchmark:
+        "benchmarks/preprocess/summary.tsv"
+    conda:
+        "../../envs/images.yaml"
+    script:
+        "../scripts/preprocess_summary.py"
+
+
+rule preprocess_quality:
+    input:
+        tables=expand("results/preprocess/{shard}.parquet", shard=preprocess_quality_shards()),
+        manifests=expand(f"{RAW}/cutouts/{{shard}}.parquet", shard=preprocess_quality_shards()),
+        archive=mock_archive_marker(),
+    output:
+        quality=report(
+            "results/preprocess/quality.csv",
+            caption="../report/preprocess_quality.rst",
+            category="Preprocessing",
+        ),
+        scores="results/preprocess/quality_scores.parquet",
+    params:
+        preprocess=PREPROCESS,
+        mock_root=MOCK_ROOT,
+        max_cutouts=PREPROCESS_QUALITY["max_cutouts"],
+        seed=cfg("seed"),
+        cutout=cfg("galaxies", "cutout"),
+    log:
+        "logs/preprocess/quality.log",
+    benchmark:
+        "benchmarks/preprocess/quality.tsv"
+    conda:
+        "../../envs/images.yaml"
+    script:
+        "../scripts/preprocess_quality.py"

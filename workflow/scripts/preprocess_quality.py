@@ -1,0 +1,20 @@
+"""Snakemake adapter: Stage 3 quality against the mock truth (galstar.imaging.stage)."""
+
+import logging
+
+from galstar.imaging.stage import run_quality
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+run_quality(
+    list(snakemake.input.tables),  # noqa: F821
+    list(snakemake.input.manifests),  # noqa: F821
+    snakemake.params.mock_root,  # noqa: F821
+    snakemake.params.preprocess,  # noqa: F821
+    snakemake.output.quality,  # noqa: F821
+    snakemake.output.scores,  # noqa: F821
+    max_cutouts=snakemake.params.max_cutouts,  # noqa: F821
+    seed=snakemake.params.seed,  # noqa: F821
+    size=snakemake.params.cutout["size"],  # noqa: F821
+    pixscale=snakemake.params.cutout["pixscale"],  # noqa: F821
+)

@@ -1,0 +1,17 @@
+"""Snakemake adapter: Stage 3 reject counts and steps figure (galstar.imaging.summary)."""
+
+import logging
+
+from galstar.imaging.pipeline import PreprocessConfig
+from galstar.imaging.summary import write_reject_counts, write_steps_figure
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+write_reject_counts(list(snakemake.input.tables), snakemake.output.counts)  # noqa: F821
+write_steps_figure(
+    list(snakemake.input.manifests),  # noqa: F821
+    PreprocessConfig.from_mapping(snakemake.params.preprocess),  # noqa: F821
+    snakemake.output.figure,  # noqa: F821
+    n_objects=snakemake.params.n_objects,  # noqa: F821
+    seed=snakemake.params.seed,  # noqa: F821
+)

@@ -15,6 +15,14 @@ PREPROCESS_QUALITY = cfg("galaxies", "preprocess", "quality")
 PREPROCESS_FIGURE = cfg("galaxies", "preprocess", "figure")
 VARIANT_BANDS = ["g", "r", "z", "gr", "gz", "rz", "grz"]
 VARIANT_RESOLUTIONS = [64, 32, 16, 8]
+# Every "{bands}-{resolution}" the variant rule makes; grz at the crop size is the shard
+# rule's own output, so it is left out (a rule cannot be its own input).
+PREPROCESS_VARIANTS = [
+    f"{bands}-{res}"
+    for bands in VARIANT_BANDS
+    for res in VARIANT_RESOLUTIONS
+    if not (bands == "grz" and res == PREPROCESS_CROP)
+]
 
 
 def preprocess_quality_shards():
@@ -33,10 +41,6 @@ def preprocess_targets():
 
 
 STAGE_TARGETS.append(preprocess_targets)
-
-
-# grz-{crop} is the shard rule's own output, not a variant of itself.
-ruleorder: preprocess_shard > preprocess_variant
 
 
 rule preprocess_shard:
@@ -63,17 +67,16 @@ rule preprocess_variant:
     input:
         f"results/preprocess/grz-{PREPROCESS_CROP}/{{shard}}.npy",
     output:
-        "results/preprocess/{bands}-{resolution}/{shard}.npy",
+        "results/preprocess/{variant}/{shard}.npy",
     wildcard_constraints:
-        bands="|".join(VARIANT_BANDS),
-        resolution="|".join(str(r) for r in VARIANT_RESOLUTIONS),
+        variant="|".join(PREPROCESS_VARIANTS),
     params:
-        bands=lambda wildcards: wildcards.bands,
-        resolution=lambda wildcards: int(wildcards.resolution),
+        bands=lambda wildcards: wildcards.variant.split("-")[0],
+        resolution=lambda wildcards: int(wildcards.variant.split("-")[1]),
     log:
-        "logs/preprocess/variant_{bands}-{resolution}_{shard}.log",
+        "logs/preprocess/variant_{variant}_{shard}.log",
     benchmark:
-        "benchmarks/preprocess/variant_{bands}-{resolution}_{shard}.tsv"
+        "benchmarks/preprocess/variant_{variant}_{shard}.tsv"
     conda:
         "../../envs/images.yaml"
     script:

@@ -1,0 +1,473 @@
+"""A polite, resumable, concurrent downloader shared by every archive client.
+
+What it guarantees, whatever the server does:
+
+- at most ``concurrency`` requests in flight and at most ``rate_per_s`` started per
+  second (a token bucket shared by all workers, retries included);
+- 429 (honouring ``Retry-After``), 5xx, connection errors, timeouts and truncated or
+  malformed bodies are retried with exponential backoff and jitter, up to
+  ``max_retries`` times; a 404 or a permanent validation failure is not retried;
+- nothing is accepted before the caller's validator passes, and every accepted file is
+  written atomically, so the cache only ever holds valid files;
+- files already in the cache and valid are not fetched again (a killed run resumes);
+- every object ends with one :class:`Outcome` (status, attempts, sha256, reason).
+
+The machinery does not care where bytes come from: a ``fetch`` callable may issue an
+HTTP request or render a mock cutout in-process.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from tqdm import tqdm
+
+from galstar.archives.validate import Rejected
+from galstar.io import atomic_path
+
+__all__ = [
+    "FetchError",
+    "TokenBucket",
+    "RetryPolicy",
+    "Download",
+    "Outcome",
+    "parse_retry_after",
+    "http_get",
+    "thread_session",
+    "with_retries",
+    "download_all",
+    "download_file",
+]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "galstar/0.1 (+https://github.com/galstar; polite bulk download)"
+
+
+class FetchError(Exception):
+    """A request failed before a usable body arrived.
+
+    Parameters
+    ----------
+    reason : str
+        Short description (``http_500``, ``timeout``, ``connection``, ...).
+    permanent : bool
+        True when asking again cannot help (404, 400, ...).
+    retry_after : float, optional
+        Seconds the server asked us to wait (``Retry-After``).
+    """
+
+    def __init__(self, reason: str, permanent: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class TokenBucket:
+    """Thread-safe token bucket: on average ``rate_per_s`` acquisitions per second.
+
+    Parameters
+    ----------
+    rate_per_s : float or None
+        Sustained rate; ``None`` or ``<= 0`` disables the limit.
+    burst : int
+        Tokens that may accumulate while idle (requests that may start at once).
+    """
+
+    def __init__(self, rate_per_s: float | None, burst: int = 1) -> None:
+        self.rate = rate_per_s if rate_per_s and rate_per_s > 0 else None
+        self.capacity = float(max(1, burst))
+        self._tokens = self.capacity
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Block until a token is available and take it."""
+        if self.rate is None:
+            return
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                wait = (1.0 - self._tokens) / self.rate
+            time.sleep(wait)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait before asking again.
+
+    Parameters
+    ----------
+    max_retries : int
+        Retries after the first attempt (so ``max_retries + 1`` attempts at most).
+    backoff_s : float
+        Delay before the first retry; doubled on each further retry.
+    max_backoff_s : float
+        Cap on the exponential delay.
+    max_retry_after_s : float
+        Cap on a server's ``Retry-After`` (a broken server must not stall us for days).
+    """
+
+    max_retries: int = 8
+    backoff_s: float = 1.0
+    max_backoff_s: float = 120.0
+    max_retry_after_s: float = 900.0
+
+    def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based).
+
+        Exponential backoff with "equal jitter" (between half and all of the
+        exponential delay) so that workers hit by the same outage spread out; a
+        ``Retry-After`` from the server is a lower bound.
+        """
+        base = min(self.max_backoff_s, self.backoff_s * 2.0 ** (retry - 1))
+        wait = base * (0.5 + 0.5 * rng.random())
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after_s))
+        return wait
+
+
+@dataclass(frozen=True)
+class Download:
+    """One object to fetch.
+
+    Parameters
+    ----------
+    key : int or str
+        Identifies the object in the outcome (``object_id``).
+    dest : pathlib.Path
+        Cache file the validated body is written to.
+    fetch : callable
+        ``fetch() -> bytes``; raises :class:`FetchError` on transport failure.
+    """
+
+    key: int | str
+    dest: Path
+    fetch: Callable[[], bytes]
+
+
+@dataclass
+class Outcome:
+    """What happened to one object (one manifest row)."""
+
+    key: int | str
+    path: str
+    status: str  # ok | failed
+    reject_reason: str
+    sha256: str
+    attempts: int
+    from_cache: bool = False
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_local = threading.local()
+
+
+def thread_session() -> requests.Session:
+    """A ``requests.Session`` private to the calling thread (sessions are not thread-safe)."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        _local.session = session
+    return session
+
+
+def _raise_for_status(response: requests.Response) -> None:
+    code = response.status_code
+    if code in (200, 206):
+        return
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    transient = code == 429 or code == 408 or code >= 500
+    raise FetchError(f"http_{code}", permanent=not transient, retry_after=retry_after)
+
+
+def http_get(url: str, params: dict | None = None, timeout: float = 60.0,
+             session: requests.Session | None = None) -> bytes:
+    """GET ``url`` and return the whole body, mapping every failure to :class:`FetchError`.
+
+    Parameters
+    ----------
+    url : str
+        Address.
+    params : dict, optional
+        Query parameters.
+    timeout : float
+        Seconds to wait for the connection and between bytes of the response.
+    session : requests.Session, optional
+        Default: :func:`thread_session`.
+
+    Returns
+    -------
+    bytes
+        The body, checked against ``Content-Length`` when the server sent one.
+    """
+    session = session or thread_session()
+    try:
+        response = session.get(url, params=params, timeout=timeout)
+        body = response.content
+    except requests.Timeout:
+        raise FetchError("timeout") from None
+    except requests.RequestException as err:
+        # Connection refused/reset, or the body ended before Content-Length bytes.
+        raise FetchError(f"connection: {type(err).__name__}") from None
+    _raise_for_status(response)
+    declared = response.headers.get("Content-Length")
+    if declared is not None and "Content-Encoding" not in response.headers:
+        if len(body) != int(declared):
+            raise FetchError(f"short_body: {len(body)} of {declared} bytes")
+    return body
+
+
+def with_retries(attempt: Callable[[], object], policy: RetryPolicy, bucket: TokenBucket,
+                 rng: random.Random, what: str = "") -> tuple[object, int, str]:
+    """Call ``attempt()`` until it succeeds, fails permanently or retries run out.
+
+    Parameters
+    ----------
+    attempt : callable
+        Does one try; raises :class:`FetchError` or :class:`Rejected` on failure.
+    policy : RetryPolicy
+        Backoff settings.
+    bucket : TokenBucket
+        Rate limit, taken before every try.
+    rng : random.Random
+        Jitter source.
+    what : str
+        Named in debug logs.
+
+    Returns
+    -------
+    tuple
+        ``(result or None, attempts, reason)``: ``reason`` is ``""`` on success.
+    """
+    reason = ""
+    for n in range(1, policy.max_retries + 2):
+        bucket.acquire()
+        try:
+            return attempt(), n, ""
+        except (FetchError, Rejected) as err:
+            reason = err.reason
+            if err.permanent:
+                return None, n, reason
+            retry_after = getattr(err, "retry_after", None)
+        if n <= policy.max_retries:
+            wait = policy.delay(n, rng, retry_after)
+            log.debug("%s: %s, retry %d in %.2fs", what, reason, n, wait)
+            time.sleep(wait)
+    return None, policy.max_retries + 1, f"gave_up: {reason}"
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _clean_partial(directory: Path) -> None:
+    """Remove temporaries a killed run left behind (``atomic_path`` names them ``.*``)."""
+    if directory.is_dir():
+        for leftover in directory.glob(".*"):
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
+
+
+def download_all(tasks: Iterable[Download], validate: Callable[[bytes], object], *,
+                 concurrency: int = 8, rate_per_s: float | None = 10.0,
+                 policy: RetryPolicy | None = None, seed: int = 0,
+                 progress: bool = True, desc: str = "download") -> list[Outcome]:
+    """Fetch, validate and cache every task; return one outcome per task, in order.
+
+    Parameters
+    ----------
+    tasks : iterable of Download
+        Objects to fetch.
+    validate : callable
+        ``validate(body)`` raises :class:`Rejected` when the body must not be accepted.
+    concurrency : int
+        Worker threads (requests in flight).
+    rate_per_s : float or None
+        Token-bucket rate shared by all workers; ``None`` for no limit (mock source).
+    policy : RetryPolicy, optional
+        Backoff settings.
+    seed : int
+        Seeds the jitter (per object, so runs are reproducible).
+    progress : bool
+        Show a tqdm bar.
+    desc : str
+        Label of the bar and of the summary log line.
+
+    Returns
+    -------
+    list of Outcome
+        Same order as ``tasks``.
+    """
+    tasks = list(tasks)
+    policy = policy or RetryPolicy()
+    bucket = TokenBucket(rate_per_s, burst=max(1, concurrency))
+    for directory in {task.dest.parent for task in tasks}:
+        _clean_partial(directory)
+
+    def run_one(task: Download) -> Outcome:
+        if task.dest.is_file():
+            body = task.dest.read_bytes()
+            try:
+                validate(body)
+                return Outcome(task.key, str(task.dest), "ok", "",
+                               hashlib.sha256(body).hexdigest(), 0, from_cache=True)
+            except Rejected as err:
+                log.warning("%s: cached file invalid (%s), fetching again", task.dest, err)
+                task.dest.unlink(missing_ok=True)
+
+        def attempt() -> str:
+            body = task.fetch()
+            validate(body)
+            with atomic_path(task.dest) as tmp:
+                tmp.write_bytes(body)
+            return hashlib.sha256(body).hexdigest()
+
+        rng = random.Random(f"{seed}:{task.key}")
+        digest, attempts, reason = with_retries(attempt, policy, bucket, rng, str(task.key))
+        if digest is None:
+            return Outcome(task.key, "", "failed", reason, "", attempts)
+        return Outcome(task.key, str(task.dest), "ok", "", str(digest), attempts)
+
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool, tqdm(
+        total=len(tasks), desc=desc, disable=not progress, mininterval=2.0
+    ) as bar:
+        for outcome in pool.map(run_one, tasks):
+            outcomes.append(outcome)
+            bar.update()
+    counts = Counter(o.status for o in outcomes)
+    reasons = Counter(o.reject_reason.split(":")[0] for o in outcomes if o.status != "ok")
+    log.info("%s: %d ok (%d from cache), %d failed %s, %d requests", desc, counts["ok"],
+             sum(o.from_cache for o in outcomes), counts["failed"], dict(reasons),
+             sum(o.attempts for o in outcomes))
+    return outcomes
+
+
+def _stream_to_part(url: str, part: Path, timeout: float, chunk_bytes: int) -> None:
+    """Append the rest of ``url`` to ``part``, resuming with a Range request."""
+    session = thread_session()
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    try:
+        with session.get(url, headers=headers, timeout=timeout, stream=True) as response:
+            if response.status_code == 416:  # nothing left to send or a stale part
+                part.unlink(missing_ok=True)
+                raise FetchError("http_416: restarting from byte 0")
+            _raise_for_status(response)
+            mode = "ab" if response.status_code == 206 else "wb"
+            if mode == "ab" and not response.headers.get("Content-Range", "").startswith(
+                f"bytes {have}-"
+            ):
+                part.unlink(missing_ok=True)
+                raise FetchError("bad_content_range: restarting from byte 0")
+            with open(part, mode) as fh:
+                for block in response.iter_content(chunk_size=chunk_bytes):
+                    fh.write(block)
+    except requests.Timeout:
+        raise FetchError("timeout") from None
+    except requests.RequestException as err:
+        raise FetchError(f"connection: {type(err).__name__}") from None
+
+
+def download_file(url: str, dest: str | os.PathLike, validate: Callable[[Path], object], *,
+                  timeout: float = 60.0, policy: RetryPolicy | None = None,
+                  bucket: TokenBucket | None = None, seed: int = 0,
+                  chunk_bytes: int = 1 << 20) -> Outcome:
+    """Download one large file to disk, resumably, and accept it only if valid.
+
+    The body streams into ``<dest>.part`` (never into memory); an interrupted transfer
+    continues from the bytes already there with an HTTP ``Range`` request, also across
+    runs. Once complete and valid, the part file is renamed onto ``dest``. A valid
+    ``dest`` is not fetched again.
+
+    Parameters
+    ----------
+    url : str
+        Address.
+    dest : str or os.PathLike
+        Final path.
+    validate : callable
+        ``validate(path)`` raises :class:`Rejected` for a file that must not be kept.
+    timeout : float
+        Seconds for the connection and between bytes.
+    policy : RetryPolicy, optional
+        Backoff settings.
+    bucket : TokenBucket, optional
+        Shared rate limit.
+    seed : int
+        Jitter seed.
+    chunk_bytes : int
+        Read size while streaming.
+
+    Returns
+    -------
+    Outcome
+        ``status`` is ``failed`` with the reason (``http_404`` when the file does not exist).
+    """
+    dest = Path(dest)
+    policy = policy or RetryPolicy()
+    bucket = bucket or TokenBucket(None)
+    if dest.is_file():
+        try:
+            validate(dest)
+            return Outcome(url, str(dest), "ok", "", _sha256_file(dest), 0, from_cache=True)
+        except Rejected as err:
+            log.warning("%s: cached file invalid (%s), fetching again", dest, err)
+            dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+
+    def attempt() -> None:
+        _stream_to_part(url, part, timeout, chunk_bytes)
+        try:
+            validate(part)
+        except Rejected:
+            part.unlink(missing_ok=True)  # a bad body must not be resumed from
+            raise
+        os.replace(part, dest)
+
+    _, attempts, reason = with_retries(attempt, policy, bucket, random.Random(f"{seed}:{url}"),
+                                       url)
+    if reason:
+        return Outcome(url, "", "failed", reason, "", attempts)
+    return Outcome(url, str(dest), "ok", "", _sha256_file(dest), attempts)

@@ -1,0 +1,157 @@
+"""Speed of the galaxy preprocessing, per sub-step and for the whole chain.
+
+Renders a small mock archive (or reuses one), fetches >= 500 target cutouts from the
+mock cutout service, and times each step single-process on all of them; the best of
+``--repeat`` passes is reported (the machine is shared). Writes
+``results/benchmarks/preprocess.json`` (images per second per core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # single core, like one worker process
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from astropy.io import fits  # noqa: E402
+
+cv2.setNumThreads(1)
+
+from galstar.imaging.blend import (  # noqa: E402
+    count_regions_connectivity,
+    count_sources_photutils,
+    estimate_background,
+)
+from galstar.imaging.ellipse import (  # noqa: E402
+    ellipse_mask,
+    external_contours,
+    fit_contour_ellipses,
+    select_central,
+)
+from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout  # noqa: E402
+from galstar.imaging.rgb import rgb_to_grey, viewer_rgb  # noqa: E402
+from galstar.imaging.size import centre_crop, enclosing_radius_px  # noqa: E402
+from galstar.imaging.threshold import isodata_threshold  # noqa: E402
+from galstar.io import atomic_path, read_parquet  # noqa: E402
+
+
+def mock_cutouts(n: int, seed: int, root: Path) -> list[bytes]:
+    """FITS bytes of ``n`` target cutouts from a freshly built mock archive."""
+    from galstar.archives.mock import MockCutoutService, build_mock_archive
+
+    build_mock_archive(root, n_galaxies=n, n_field=3 * n, n_stars=n // 4, seed=seed)
+    universe = read_parquet(root / "universe.parquet")
+    targets = universe[universe["has_spectrum"]] if "has_spectrum" in universe else universe
+    targets = targets.head(n)
+    service = MockCutoutService(root)
+    return [service.fits_bytes(float(r.ra), float(r.dec)) for r in targets.itertuples()]
+
+
+def best_rate(fn, items, repeat: int) -> float:
+    """Items per second of ``fn`` over ``items``, best of ``repeat`` passes."""
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for item in items:
+            fn(item)
+        best = min(best, time.perf_counter() - t0)
+    return len(items) / best
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=3407)
+    parser.add_argument("--out", default="results/benchmarks/preprocess.json")
+    args = parser.parse_args(argv)
+    config = PreprocessConfig()
+
+    with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as tmp:
+        t0 = time.perf_counter()
+        blobs = mock_cutouts(args.n, args.seed, Path(tmp))
+        render_s = time.perf_counter() - t0
+    cubes = [fits.getdata(io.BytesIO(b)).astype(np.float32) for b in blobs]
+    n = len(cubes)
+    centre = ((cubes[0].shape[1] - 1) / 2.0,) * 2
+
+    # Intermediate products, so that each sub-step is timed on its own real inputs.
+    rgbs = [viewer_rgb(c) for c in cubes]
+    greys = [rgb_to_grey(r) for r in rgbs]
+    thresholds = [isodata_threshold(g).threshold for g in greys]
+    binaries = [g > t for g, t in zip(greys, thresholds, strict=True)]
+    contours = [external_contours(b) for b in binaries]
+    targets = [select_central(fit_contour_ellipses(c), centre, config.center_tolerance_px)
+               for c in contours]
+    found = [i for i, t in enumerate(targets) if t is not None]
+    ellipses = {i: targets[i][0].scaled(config.ellipse_scale) for i in found}
+    masks = {i: ellipse_mask(greys[i].shape, ellipses[i]) for i in found}
+    boxes = {i: ellipses[i].bbox(greys[i].shape) for i in found}
+    fluxes = {i: cubes[i].sum(axis=0) for i in found}
+    backgrounds = {i: estimate_background(fluxes[i], binaries[i]) for i in found}
+
+    r = args.repeat
+    steps = {
+        "read_fits": best_rate(lambda b: fits.getdata(io.BytesIO(b)), blobs, r),
+        "rgb_grey": best_rate(lambda c: rgb_to_grey(viewer_rgb(c)), cubes, r),
+        "threshold": best_rate(isodata_threshold, greys, r),
+        "contours_ellipses": best_rate(
+            lambda b: select_central(fit_contour_ellipses(external_contours(b)), centre,
+                                     config.center_tolerance_px), binaries, r),
+        "mask": best_rate(lambda i: ellipse_mask(greys[i].shape, ellipses[i]), found, r),
+        "background": best_rate(
+            lambda i: estimate_background(cubes[i].sum(axis=0), binaries[i]), found, r),
+        "blend_photutils": best_rate(
+            lambda i: count_sources_photutils(fluxes[i], masks[i], backgrounds[i],
+                                              config.blend, *boxes[i]), found, r),
+        "blend_connectivity": best_rate(
+            lambda i: count_regions_connectivity(greys[i], masks[i], config.blend, *boxes[i]),
+            found, r),
+        "size_crop": best_rate(
+            lambda i: (enclosing_radius_px(contours[i][targets[i][1]]),
+                       centre_crop(rgbs[i][:, :, ::-1] * masks[i][:, :, None], config.crop)),
+            found, r),
+    }
+    total = best_rate(lambda c: preprocess_cutout(c, config), cubes, r)
+    total_with_read = best_rate(
+        lambda b: preprocess_cutout(fits.getdata(io.BytesIO(b)), config), blobs, r)
+    outcomes: dict[str, int] = {}
+    for c in cubes:
+        reason = preprocess_cutout(c, config).reject_reason or "kept"
+        outcomes[reason] = outcomes.get(reason, 0) + 1
+    report = {
+        "n_cutouts": n,
+        "n_centre_found": len(found),
+        "repeat": r,
+        "timing": "best of repeat passes, single process, one core",
+        "images_per_s_per_core": {
+            "full_chain": total,
+            "full_chain_with_fits_read": total_with_read,
+            **{f"step_{k}": v for k, v in steps.items()},
+        },
+        "note": ("blend/mask/size steps are rated per cutout that reaches them "
+                 f"({len(found)} of {n})"),
+        "target_images_per_s_per_core": 250.0,
+        "outcomes": outcomes,
+        "render_s": render_s,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    with atomic_path(args.out) as tmp_path:
+        tmp_path.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report["images_per_s_per_core"], indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,6 @@ so tests point it at a loopback server.
 
 from __future__ import annotations
 
-import io
 import logging
 import random
 from collections.abc import Iterator, Sequence
@@ -39,6 +38,7 @@ __all__ = [
     "EXTRA_COLUMNS",
     "MPAJHU_COLUMNS",
     "INTEGER_COLUMNS",
+    "TEXT_COLUMNS",
     "SkyServerSQL",
     "mpajhu_where",
     "mpajhu_page_sql",
@@ -67,11 +67,12 @@ EXTRA_COLUMNS: tuple[str, ...] = ("bptclass",) + tuple(
 )
 #: Columns of ``mpajhu.parquet``, in order.
 MPAJHU_COLUMNS: tuple[str, ...] = INFO_COLUMNS + tuple(SPECOBJ_SN_COLUMNS) + EXTRA_COLUMNS
-#: Columns stored as int64; every other numeric column is float64, text is string.
+#: Columns stored as int64, and as text; every other column is float64.
 INTEGER_COLUMNS: frozenset[str] = frozenset(
     {"specObjID", "plateid", "mjd", "fiberid", "primtarget", "z_warning", "reliable",
      "bptclass"}
 )
+TEXT_COLUMNS: frozenset[str] = frozenset({"targettype", "spectrotype", "subclass", "release"})
 
 
 class _RedirectedSDSS(SDSSClass):
@@ -148,7 +149,7 @@ class SkyServerSQL:
             # line would silently shorten a number.
             raise Rejected("truncated: answer does not end with a newline")
         try:
-            table = Table.read(io.StringIO(text), format="ascii.csv", comment="#")
+            table = Table.read(text, format="ascii.csv", comment="#")
         except (ValueError, IndexError, TypeError) as err:
             raise Rejected(f"bad_csv: {err}") from None
         missing = [c for c in columns if c not in table.colnames]
@@ -229,8 +230,9 @@ def mpajhu_count_sql(where: str = "") -> str:
 def arrow_page(table: Table) -> pa.Table:
     """Convert one page to Arrow with stable types: int64 ids, float64, string.
 
-    Types are fixed by name and kind, not inferred per page, so that every page of a
-    run has the same schema (a small page may print a float column without decimals).
+    Types are fixed by name, not inferred per page, so that every page of a run has the
+    same schema (a page may print a float column without decimals, or have a text
+    column that is empty throughout and reads as a masked number).
 
     Raises
     ------
@@ -242,7 +244,7 @@ def arrow_page(table: Table) -> pa.Table:
         column = table[name]
         mask = np.ma.getmaskarray(column)
         values = np.ma.getdata(column)
-        if values.dtype.kind in "SUO":
+        if name in TEXT_COLUMNS:
             text = np.char.strip(values.astype(str))
             arrays[name] = pa.array(np.where(mask, "", text), pa.string())
             continue

@@ -375,3 +375,72 @@ def test_dedup_keeps_distinct_neighbours_apart():
     })
     assert len(deduplicate(rows, 1.0).galaxies) == 2
     assert len(deduplicate(rows, 2.5).galaxies) == 1
+
+
+@pytest.fixture(scope="module")
+def mock_stage2(tmp_path_factory):
+    """A small mock archive taken through Stage 1 (mock) and Stage 2 as the rules do."""
+    mock = pytest.importorskip("galstar.archives.mock")
+    acquire = pytest.importorskip("galstar.archives.acquire")
+    tmp = tmp_path_factory.mktemp("mock_stage2")
+    root = tmp / "archive"
+    mock.build_mock_archive(root, n_galaxies=2000, n_stars=200, n_field=2000, seed=11)
+    mpa_path, sweep_list = tmp / "mpajhu.parquet", tmp / "dr9_sweeps.txt"
+    acquire.fetch_mpajhu("mock", mpa_path, mock_table=root / "skyserver" / "galSpec.fits")
+    acquire.fetch_dr9_sweeps("mock", mpa_path, sweep_list, mock_root=root)
+    shards = [tmp / "shards" / f"shard-{k:03d}.parquet" for k in range(4)]
+    build = run_crossmatch(mpa_path, sweep_list, tmp / "crossmatch.parquet",
+                           tmp / "cutflow.csv", tmp / "rejects.parquet", shards,
+                           **{**PARAMS, "chunk_rows": 500})
+    return dict(
+        build=build, mpa=read_parquet(mpa_path), sweeps=read_sweep_list(sweep_list),
+        spectra=read_parquet(root / "truth" / "spectra.parquet"),
+        pairs=read_parquet(root / "truth" / "pairs.parquet"),
+    )
+
+
+def test_mock_crossmatch_completeness_and_purity(mock_stage2):
+    mpa = mock_stage2["mpa"]
+    passed = mpa[apply_cuts(mpa, paper_cuts(5.0, (5.0, 13.0), (-16.0, -6.0))).passed]
+    matches = match_streaming(passed, mock_stage2["sweeps"], 3.0, chunk_rows=500)
+    score = score_matches(matches, mock_stage2["pairs"])
+    assert score["n_with_counterpart"] > 1500
+    assert score["completeness"] >= 0.995, score
+    assert score["purity"] >= 0.995, score
+
+
+def test_mock_cutflow_equals_truth(mock_stage2):
+    spectra, flow = mock_stage2["spectra"], mock_stage2["build"].cutflow
+    assert len(spectra) == len(mock_stage2["mpa"])
+    first_fail = spectra["expected_cut"].to_numpy()
+    expected = [len(spectra)]
+    for k in range(len(CUT_NAMES)):
+        expected.append(int((~np.isin(first_fail, CUT_NAMES[: k + 1])).sum()))
+    got = flow.set_index("step").loc[["input", *CUT_NAMES], "rows"].tolist()
+    assert got == expected
+    # and row by row: each reject is charged to the cut the simulator designed it to fail
+    rej = mock_stage2["build"].rejects
+    cut_rej = rej[rej["reject_reason"].isin(CUT_NAMES)].merge(spectra, on="specObjID")
+    assert (cut_rej["reject_reason"] == cut_rej["expected_cut"]).all()
+
+
+def test_mock_one_row_per_galaxy_and_splits_disjoint(mock_stage2):
+    build, spectra = mock_stage2["build"], mock_stage2["spectra"]
+    cat = build.catalog.merge(spectra[["specObjID", "galaxy_id", "is_primary"]],
+                              on="specObjID", how="left", validate="one_to_one")
+    assert (cat["galaxy_id"] > 0).all() and cat["galaxy_id"].is_unique
+    want = set(spectra.loc[spectra["is_primary"] & spectra["has_dr9"], "specObjID"])
+    got = set(cat["specObjID"])
+    assert len(got ^ want) <= 0.005 * len(want), (len(got - want), len(want - got))
+    # every dropped repeat spectrum points at the kept row of its own galaxy
+    dups = build.rejects[build.rejects["reject_reason"] == "duplicate_spectrum"]
+    assert len(dups) > 20
+    dups = dups.merge(spectra[["specObjID", "galaxy_id"]], on="specObjID")
+    kept = cat.set_index("object_id")
+    assert (kept.loc[dups["duplicate_of"], "galaxy_id"].to_numpy()
+            == dups["galaxy_id"].to_numpy()).all()
+    # north/south duplicates were met and merged: some spectra matched a different copy
+    assert (dups["object_id"] != dups["duplicate_of"]).any()
+    frac = cat["split"].value_counts(normalize=True)
+    assert frac["train"] == pytest.approx(0.6, abs=0.05)
+    assert frac["test"] == pytest.approx(0.3, abs=0.05)

@@ -2,7 +2,9 @@
 
 Pass 1 (photutils): segmentation of the background-subtracted flux image inside the
 mask, smoothed with a Gaussian kernel (FWHM 3 px) and thresholded at ``n_sigma`` x the
-background RMS, then deblended by multi-thresholding; more than one source = blended.
+background RMS; the target's segment is deblended by multi-thresholding, and more than
+one component = blended. Other segments (neighbours inside the ellipse whose isophotes
+do not touch the target's) are masked out instead of rejecting the target.
 It runs only on the bounding box of the mask, which is all it can ever see, so it
 costs a small fraction of a full-cutout pass.
 
@@ -117,8 +119,13 @@ def count_sources_photutils(
     config: BlendConfig,
     rows: slice,
     cols: slice,
-) -> int:
-    """Number of sources photutils detects and deblends inside the mask.
+) -> tuple[int, np.ndarray]:
+    """Deblended components of the target, and neighbours to mask, inside the mask.
+
+    A source whose segment does not touch the target's (the one at the cutout centre)
+    is a neighbour inside the enlarged ellipse, not a blend: its isophote does not
+    overlap the target's. Its pixels are returned so the caller can mask them. The
+    target's segment is deblended; more than one component = blended.
 
     Parameters
     ----------
@@ -135,27 +142,39 @@ def count_sources_photutils(
 
     Returns
     -------
-    int
-        Sources after deblending (0 when nothing passes the threshold).
+    (int, numpy.ndarray)
+        Components of the target after deblending (0 when nothing passes the
+        threshold), and an (H, W) bool map of neighbour pixels (grown by 2 px).
     """
+    neighbours = np.zeros(mask.shape, dtype=bool)
     inside = mask[rows, cols]
     data = np.where(inside, flux[rows, cols] - np.float32(background.level), 0.0)
     data = data.astype(np.float32)
     kernel = _kernel(float(config.kernel_fwhm_px), int(config.kernel_size_px))
     smooth = cv2.filter2D(data, -1, kernel, borderType=cv2.BORDER_CONSTANT)
     threshold = config.nsigma * background.rms
-    segm = detect_sources(
-        smooth, threshold, n_pixels=config.npixels, mask=~inside
-    )
+    segm = detect_sources(smooth, threshold, n_pixels=config.npixels, mask=~inside)
     if segm is None:
-        return 0
+        return 0, neighbours
+    labels = segm.data
+    cy = (mask.shape[0] - 1) // 2 - rows.start
+    cx = (mask.shape[1] - 1) // 2 - cols.start
+    target = int(labels[cy, cx]) if 0 <= cy < labels.shape[0] and 0 <= cx < labels.shape[1] else 0
+    if target == 0:  # centre below threshold: the segment nearest the centre
+        yy, xx = np.nonzero(labels)
+        nearest = np.argmin((yy - cy) ** 2 + (xx - cx) ** 2)
+        target = int(labels[yy[nearest], xx[nearest]])
+    others = (labels != 0) & (labels != target)
+    if others.any():
+        grown = cv2.dilate(others.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        neighbours[rows, cols] = grown & (labels != target)
     if segm.n_labels > 1:
-        return int(segm.n_labels)
+        segm.keep_labels(target, relabel=True)
     deblended = deblend_sources(
         smooth, segm, n_pixels=config.npixels, n_levels=config.nlevels,
         contrast=config.contrast, progress_bar=False,
     )
-    return int(deblended.n_labels)
+    return int(deblended.n_labels), neighbours
 
 
 def count_regions_connectivity(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import cv2
 import numpy as np
 
 from galstar.imaging.blend import (
@@ -68,6 +69,10 @@ class PreprocessConfig:
         Arcsinh softening and offset of the viewer RGB conversion.
     rgb_scales : dict
         Viewer scale per band, 1 / nanomaggies.
+    smooth_fwhm_px : float
+        FWHM of the Gaussian that smooths the greyscale before thresholding, px (0 =
+        none). Sky noise otherwise crosses the threshold pixel by pixel, and the
+        target's region frays into the noise (ragged contours, inflated radii).
     threshold_tol : float
         Isodata convergence tolerance (greyscale units).
     threshold_max_iter : int
@@ -85,6 +90,7 @@ class PreprocessConfig:
     rgb_q: float = 20.0
     rgb_offset: float = 0.03
     rgb_scales: dict = field(default_factory=lambda: {"g": 6.0, "r": 3.4, "z": 2.2})
+    smooth_fwhm_px: float = 3.0
     threshold_tol: float = 1e-4
     threshold_max_iter: int = 100
     blend: BlendConfig = field(default_factory=BlendConfig)
@@ -133,8 +139,8 @@ class PreprocessResult:
         (crop, crop, 3) float32 masked viewer RGB in [0, 1], channels g, r, z; None
         when rejected.
     mask : numpy.ndarray
-        (H, W) bool, True = kept pixel (inside the enlarged ellipse); all False when
-        no target was found.
+        (H, W) bool, True = kept pixel: inside the enlarged ellipse and not on a
+        separate neighbour detected there; all False when no target was found.
     ellipse : Ellipse or None
         Target ellipse after enlargement (centre, semi-axes in px, angle in deg).
     radius_px : float
@@ -170,6 +176,15 @@ class PreprocessResult:
     def kept(self) -> bool:
         """True when the cutout passed every check."""
         return self.reject_reason is None
+
+
+def smooth(image: np.ndarray, fwhm_px: float) -> np.ndarray:
+    """Gaussian smoothing (FWHM in px; 0 returns the image), edges reflected."""
+    if fwhm_px <= 0:
+        return image
+    sigma = fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                            borderType=cv2.BORDER_REFLECT)
 
 
 def _bad_pixel_problem(cube: Any) -> str | None:
@@ -230,7 +245,7 @@ def preprocess_cutout(
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
 
     rgb = viewer_rgb(cube, scales=config.rgb_scales, q=config.rgb_q, offset=config.rgb_offset)
-    grey = rgb_to_grey(rgb)
+    grey = smooth(rgb_to_grey(rgb), config.smooth_fwhm_px)
     threshold = isodata_threshold(
         grey, tol=config.threshold_tol, max_iter=config.threshold_max_iter
     ).threshold
@@ -254,7 +269,10 @@ def preprocess_cutout(
 
     flux = cube.sum(axis=0)
     background = estimate_background(flux, binary)
-    n_sources = count_sources_photutils(flux, mask, background, config.blend, rows, cols)
+    n_sources, neighbours = count_sources_photutils(
+        flux, mask, background, config.blend, rows, cols
+    )
+    mask &= ~neighbours
     n_regions, _ = count_regions_connectivity(
         grey, mask, config.blend, rows, cols,
         tol=config.threshold_tol, max_iter=config.threshold_max_iter,

@@ -1,0 +1,117 @@
+# Stage 1: acquisition (docs/contracts.md, Stage 1). The same three rules serve
+# archive: mock (read or render from the mock archive) and archive: live (SkyServer SQL,
+# Legacy Survey sweeps and cutouts over HTTP). Downloads are resumable: a failed or
+# killed job keeps its valid files, and the rule's retries continue from them.
+
+
+def acquire_source_params():
+    """Where bytes come from: the mock archive root, or the live endpoints."""
+    if ARCHIVE == "mock":
+        return dict(mock_root=MOCK_ROOT)
+    return dict(
+        skyserver_url=cfg("live", "skyserver", "url"),
+        data_release=cfg("live", "skyserver", "data_release"),
+        page_rows=cfg("live", "skyserver", "page_rows"),
+        push_cuts=cfg("live", "skyserver", "push_cuts"),
+        cutout_url=cfg("live", "legacysurvey", "cutout_url"),
+        sweep_url=cfg("live", "legacysurvey", "sweep_url"),
+        sweep_version=cfg("live", "legacysurvey", "sweep_version"),
+    )
+
+
+# How politely to download; never changes a result (valid files are byte-identical),
+# but scripts take every setting through params.
+DOWNLOAD = cfg("download")
+ACQUIRE = dict(archive=ARCHIVE, seed=cfg("seed"), **acquire_source_params())
+
+
+def sweep_regions():
+    """DR9 regions to list: the live config's, or both for the mock archive."""
+    if ARCHIVE == "live":
+        return cfg("live", "legacysurvey", "regions")
+    return ["north", "south"]
+
+
+def cutout_concurrency(wildcards, threads):
+    """Rendering mock cutouts is CPU work (one per thread); live downloads wait on I/O."""
+    return threads if ARCHIVE == "mock" else DOWNLOAD["concurrency"]
+
+
+def acquire_targets():
+    return shard_paths(f"{RAW}/cutouts/{{shard}}.parquet")
+
+
+STAGE_TARGETS.append(acquire_targets)
+
+
+rule fetch_mpajhu:
+    input:
+        mock_archive_marker(),
+    output:
+        f"{RAW}/mpajhu.parquet",
+    params:
+        **ACQUIRE,
+        sn_median_r_min=cfg("galaxies", "crossmatch", "sn_median_r_min"),
+        download=DOWNLOAD,
+    retries: 3
+    resources:
+        archive_http=1,
+    log:
+        f"logs/acquire/{ARCHIVE}/fetch_mpajhu.log",
+    benchmark:
+        f"benchmarks/acquire/{ARCHIVE}/fetch_mpajhu.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/fetch_mpajhu.py"
+
+
+rule fetch_dr9_sweeps:
+    input:
+        mpajhu=f"{RAW}/mpajhu.parquet",
+        mock=mock_archive_marker(),
+    output:
+        f"{RAW}/dr9_sweeps.txt",
+    params:
+        **ACQUIRE,
+        regions=sweep_regions(),
+        dest_dir=f"{RAW}/dr9",
+        download=DOWNLOAD,
+    retries: 3
+    resources:
+        archive_http=1,
+    log:
+        f"logs/acquire/{ARCHIVE}/fetch_dr9_sweeps.log",
+    benchmark:
+        f"benchmarks/acquire/{ARCHIVE}/fetch_dr9_sweeps.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/fetch_dr9_sweeps.py"
+
+
+rule fetch_cutouts:
+    input:
+        shard="results/catalog/shards/{shard}.parquet",
+        mock=mock_archive_marker(),
+    output:
+        f"{RAW}/cutouts/{{shard}}.parquet",
+    params:
+        **ACQUIRE,
+        cutout=cfg("galaxies", "cutout"),
+        # the cache is not an output: Snakemake would delete it before a retry
+        cache_dir=lambda wildcards: f"{RAW}/cutouts/cache/{wildcards.shard}",
+        concurrency=cutout_concurrency,
+        download=DOWNLOAD,
+    threads: 2
+    retries: 3
+    resources:
+        archive_http=1,
+    log:
+        f"logs/acquire/{ARCHIVE}/fetch_cutouts/{{shard}}.log",
+    benchmark:
+        f"benchmarks/acquire/{ARCHIVE}/fetch_cutouts/{{shard}}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/fetch_cutouts.py"

@@ -1,0 +1,27 @@
+"""Snakemake adapter: Stage 1 cutouts of one shard (galstar.archives.acquire.fetch_cutouts)."""
+
+import logging
+
+from galstar.archives.acquire import cutout_source, fetch_cutouts
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+p = dict(snakemake.params.items())  # noqa: F821
+d, c = p["download"], p["cutout"]
+source = cutout_source(p["archive"], layer=c["layer"], pixscale=c["pixscale"],
+                       bands=c["bands"], size=c["size"], mock_root=p.get("mock_root"),
+                       cutout_url=p.get("cutout_url"), timeout_s=d["timeout_s"])
+fetch_cutouts(
+    snakemake.input.shard,  # noqa: F821
+    p["cache_dir"],
+    snakemake.output[0],  # noqa: F821
+    source,
+    size=c["size"],
+    bands=c["bands"],
+    concurrency=p["concurrency"],
+    # the in-process mock is not a server to be polite to
+    rate_per_s=d["rate_per_s"] if p["archive"] == "live" else None,
+    max_retries=d["max_retries"],
+    backoff_s=d["backoff_s"],
+    seed=p["seed"],
+)

@@ -1,0 +1,26 @@
+"""Snakemake adapter: Stage 1 DR9 sweep list (galstar.archives.acquire.fetch_dr9_sweeps)."""
+
+import logging
+
+from galstar.archives.acquire import fetch_dr9_sweeps
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+p = dict(snakemake.params.items())  # noqa: F821
+d = p["download"]
+fetch_dr9_sweeps(
+    p["archive"],
+    snakemake.input.mpajhu,  # noqa: F821
+    snakemake.output[0],  # noqa: F821
+    regions=p["regions"],
+    mock_root=p.get("mock_root"),
+    base_url=p.get("sweep_url"),
+    version=p.get("sweep_version", "9.0"),
+    dest_dir=p["dest_dir"],
+    concurrency=min(2, d["concurrency"]),  # sweeps are GB each: few at a time
+    rate_per_s=d["rate_per_s"],
+    timeout_s=d["timeout_s"],
+    max_retries=d["max_retries"],
+    backoff_s=d["backoff_s"],
+    seed=p["seed"],
+)

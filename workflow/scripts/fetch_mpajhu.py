@@ -1,0 +1,25 @@
+"""Snakemake adapter: Stage 1 MPA-JHU rows (galstar.archives.acquire.fetch_mpajhu)."""
+
+import logging
+
+from galstar.archives.acquire import fetch_mpajhu
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+p = dict(snakemake.params.items())  # noqa: F821
+d = p["download"]
+fetch_mpajhu(
+    p["archive"],
+    snakemake.output[0],  # noqa: F821
+    mock_table=f"{p['mock_root']}/skyserver/galSpec.fits" if p["archive"] == "mock" else None,
+    url=p.get("skyserver_url"),
+    data_release=p.get("data_release", 17),
+    page_rows=p.get("page_rows", 200_000),
+    push_cuts=p.get("push_cuts", False),
+    sn_median_r_min=p["sn_median_r_min"],
+    timeout_s=d["timeout_s"],
+    max_retries=d["max_retries"],
+    backoff_s=d["backoff_s"],
+    rate_per_s=d["rate_per_s"],
+    seed=p["seed"],
+)

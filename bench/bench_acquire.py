@@ -1,0 +1,143 @@
+"""Acquisition benchmark: cutout download throughput and cross-match throughput.
+
+Writes ``results/benchmarks/acquire.json``:
+
+- ``cutouts``: the live cutout client and the shared downloader (validation, sha256,
+  atomic cache writes, manifest) against the loopback server (in its own process, as a
+  remote server would be) with a fixed latency per request. With ``concurrency``
+  requests in flight and latency L, no client can beat ``concurrency / L`` requests per
+  second; ``fraction_of_latency_bound`` is the measured
+  throughput over that bound (1.0 = only the latency limits us).
+- ``crossmatch``: :func:`galstar.catalog.crossmatch.benchmark_crossmatch` (streamed
+  match of a synthetic sweep file), in objects per CPU second (= per core: the matcher
+  is single threaded).
+
+Run: ``.venv/bin/python bench/bench_acquire.py [--n-cutouts 480] [--latency-s 0.05]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the loopback fault server lives with the tests
+
+from http_faults import FaultPlan, FaultServer, synthetic_cutout  # noqa: E402
+
+from galstar.archives.acquire import cutout_source, fetch_cutouts  # noqa: E402
+from galstar.io import atomic_path, write_parquet  # noqa: E402
+
+
+def _serve(plan: FaultPlan, size: int, urls, stop, stats) -> None:
+    """Server process: its own interpreter, so its CPU time is not the client's."""
+    # A few distinct bodies of the real size, served round-robin (rendering is not timed).
+    bodies = [synthetic_cutout(150.0 + i, 2.0, size=size) for i in range(16)]
+
+    def answer(params: dict) -> bytes:
+        return bodies[int(float(params["ra"]) * 1e6) % len(bodies)]
+
+    with FaultServer(cutout=answer, plan=plan) as server:
+        urls.put((server.cutout_url, len(bodies[0])))
+        stop.wait()
+        stats.put((server.stats.total_requests, server.stats.total_faults))
+
+
+def bench_cutouts(n: int, concurrency: int, latency_s: float, size: int,
+                  fault_rate: float = 0.0) -> dict:
+    """Download ``n`` cutouts through the loopback server; return throughput figures."""
+    ctx = multiprocessing.get_context("fork")
+    urls, stats, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    plan = FaultPlan(rate=fault_rate, latency_s=latency_s, seed=1, timeout_s=1.0)
+    server = ctx.Process(target=_serve, args=(plan, size, urls, stop, stats), daemon=True)
+    server.start()
+    try:
+        cutout_url, body_bytes = urls.get(timeout=60)
+        with tempfile.TemporaryDirectory() as tmp:
+            rng = np.random.default_rng(0)
+            shard = Path(tmp) / "shard-000.parquet"
+            write_parquet(pd.DataFrame({"object_id": np.arange(n, dtype=np.int64),
+                                        "RA": rng.uniform(150, 160, n),
+                                        "DEC": rng.uniform(0, 5, n)}), shard)
+            source = cutout_source("live", size=size, cutout_url=cutout_url, timeout_s=0.5)
+            start = time.perf_counter()
+            manifest = fetch_cutouts(shard, Path(tmp) / "cache", Path(tmp) / "manifest.parquet",
+                                     source, size=size, bands="grz", concurrency=concurrency,
+                                     rate_per_s=None, max_retries=8, backoff_s=0.01,
+                                     progress=False)
+            wall = time.perf_counter() - start
+        stop.set()
+        requests, faults = stats.get(timeout=60)
+    finally:
+        stop.set()
+        server.join(timeout=10)
+    ok = int((manifest["status"] == "ok").sum())
+    bound = concurrency / latency_s
+    return {
+        "n_objects": n,
+        "n_ok": ok,
+        "requests": requests,
+        "faults": faults,
+        "fault_rate": fault_rate,
+        "concurrency": concurrency,
+        "latency_s": latency_s,
+        "cutout_size": size,
+        "bytes_per_cutout": body_bytes,
+        "wall_s": wall,
+        "objects_per_s": ok / wall,
+        "latency_bound_per_s": bound,
+        "fraction_of_latency_bound": ok / wall / bound,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-cutouts", type=int, default=480)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--latency-s", type=float, default=0.05)
+    parser.add_argument("--size", type=int, default=152)
+    parser.add_argument("--n-mpa", type=int, default=100_000)
+    parser.add_argument("--n-dr9", type=int, default=1_000_000)
+    parser.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "acquire.json"))
+    args = parser.parse_args(argv)
+
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "cutouts": bench_cutouts(args.n_cutouts, args.concurrency, args.latency_s, args.size),
+        "cutouts_with_5pct_faults": bench_cutouts(args.n_cutouts, args.concurrency,
+                                                  args.latency_s, args.size, 0.05),
+    }
+    try:
+        from galstar.catalog.crossmatch import benchmark_crossmatch
+    except ImportError as err:  # the cross-match stage is not installed
+        result["crossmatch"] = {"error": f"galstar.catalog.crossmatch unavailable: {err}"}
+    else:
+        xm = benchmark_crossmatch(args.n_mpa, args.n_dr9, seed=3407)
+        xm["objects_per_s_per_core"] = xm["dr9_rows_per_s_per_core"]
+        result["crossmatch"] = xm
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    c, x = result["cutouts"], result["crossmatch"]
+    print(f"cutouts: {c['objects_per_s']:.1f}/s = {c['fraction_of_latency_bound']:.2f} of the "
+          f"latency bound {c['latency_bound_per_s']:.0f}/s "
+          f"(5% faults: {result['cutouts_with_5pct_faults']['fraction_of_latency_bound']:.2f})")
+    if "objects_per_s_per_core" in x:
+        print(f"cross-match: {x['objects_per_s_per_core']:.3g} DR9 objects/s/core "
+              f"({x['mpa_rows_per_s_per_core']:.3g} MPA-JHU rows/s/core)")
+    print(f"written: {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

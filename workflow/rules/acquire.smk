@@ -3,12 +3,10 @@
 # Legacy Survey sweeps and cutouts over HTTP). Downloads are resumable: a failed or
 # killed job keeps its valid files, and the rule's retries continue from them.
 
-
-def acquire_source_params():
-    """Where bytes come from: the mock archive root, or the live endpoints."""
-    if ARCHIVE == "mock":
-        return dict(mock_root=MOCK_ROOT)
-    return dict(
+# Where bytes come from: the live endpoints (a mock run depends on none of them; its
+# archive root is derived from the rule's input, the mock archive's galSpec.fits).
+ACQUIRE_LIVE = (
+    dict(
         skyserver_url=cfg("live", "skyserver", "url"),
         data_release=cfg("live", "skyserver", "data_release"),
         page_rows=cfg("live", "skyserver", "page_rows"),
@@ -16,37 +14,22 @@ def acquire_source_params():
         cutout_url=cfg("live", "legacysurvey", "cutout_url"),
         sweep_url=cfg("live", "legacysurvey", "sweep_url"),
         sweep_version=cfg("live", "legacysurvey", "sweep_version"),
+        regions=cfg("live", "legacysurvey", "regions"),
     )
-
-
-# How politely to download; never changes a result (valid files are byte-identical),
+    if ARCHIVE == "live"
+    else dict(regions=["north", "south"])
+)
+ACQUIRE = dict(archive=ARCHIVE, seed=cfg("seed"), **ACQUIRE_LIVE)
+# How politely to download: never changes a result (valid files are byte-identical),
 # but scripts take every setting through params.
 DOWNLOAD = cfg("download")
-ACQUIRE = dict(archive=ARCHIVE, seed=cfg("seed"), **acquire_source_params())
 
-
-def sweep_regions():
-    """DR9 regions to list: the live config's, or both for the mock archive."""
-    if ARCHIVE == "live":
-        return cfg("live", "legacysurvey", "regions")
-    return ["north", "south"]
-
-
-def cutout_concurrency(wildcards, threads):
-    """Rendering mock cutouts is CPU work (one per thread); live downloads wait on I/O."""
-    return threads if ARCHIVE == "mock" else DOWNLOAD["concurrency"]
-
-
-def acquire_targets():
-    return shard_paths(f"{RAW}/cutouts/{{shard}}.parquet")
-
-
-STAGE_TARGETS.append(acquire_targets)
+STAGE_TARGETS.append(lambda: shard_paths(f"{RAW}/cutouts/{{shard}}.parquet"))
 
 
 rule fetch_mpajhu:
     input:
-        mock_archive_marker(),
+        mock=mock_archive_marker(),
     output:
         f"{RAW}/mpajhu.parquet",
     params:
@@ -74,8 +57,6 @@ rule fetch_dr9_sweeps:
         f"{RAW}/dr9_sweeps.txt",
     params:
         **ACQUIRE,
-        regions=sweep_regions(),
-        dest_dir=f"{RAW}/dr9",
         download=DOWNLOAD,
     retries: 3
     resources:
@@ -99,9 +80,10 @@ rule fetch_cutouts:
     params:
         **ACQUIRE,
         cutout=cfg("galaxies", "cutout"),
-        # the cache is not an output: Snakemake would delete it before a retry
-        cache_dir=lambda wildcards: f"{RAW}/cutouts/cache/{wildcards.shard}",
-        concurrency=cutout_concurrency,
+        # Rendering mock cutouts is CPU work (one per thread); live downloads wait on I/O.
+        concurrency=lambda wildcards, threads: (
+            threads if ARCHIVE == "mock" else DOWNLOAD["concurrency"]
+        ),
         download=DOWNLOAD,
     threads: 2
     retries: 3

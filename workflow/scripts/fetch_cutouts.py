@@ -2,25 +2,26 @@
 
 import logging
 
-from galstar.archives.acquire import cutout_source, fetch_cutouts
+from galstar.archives.acquire import cutout_source, fetch_cutouts, mock_root_of
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
                     format="%(asctime)s %(name)s %(levelname)s %(message)s")
 p = dict(snakemake.params.items())  # noqa: F821
 d, c = p["download"], p["cutout"]
+mock = p["archive"] == "mock"
 source = cutout_source(p["archive"], layer=c["layer"], pixscale=c["pixscale"],
-                       bands=c["bands"], size=c["size"], mock_root=p.get("mock_root"),
+                       bands=c["bands"], size=c["size"],
+                       mock_root=mock_root_of(snakemake.input.mock) if mock else None,  # noqa: F821
                        cutout_url=p.get("cutout_url"), timeout_s=d["timeout_s"])
 fetch_cutouts(
     snakemake.input.shard,  # noqa: F821
-    p["cache_dir"],
+    None,  # the cache beside the manifest: resources/{archive}/cutouts/cache/shard-XXX
     snakemake.output[0],  # noqa: F821
     source,
     size=c["size"],
     bands=c["bands"],
     concurrency=p["concurrency"],
-    # the in-process mock is not a server to be polite to
-    rate_per_s=d["rate_per_s"] if p["archive"] == "live" else None,
+    rate_per_s=None if mock else d["rate_per_s"],  # the in-process mock is no server
     max_retries=d["max_retries"],
     backoff_s=d["backoff_s"],
     seed=p["seed"],

@@ -2,21 +2,21 @@
 
 import logging
 
-from galstar.archives.acquire import fetch_dr9_sweeps
+from galstar.archives.acquire import fetch_dr9_sweeps, mock_root_of
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
                     format="%(asctime)s %(name)s %(levelname)s %(message)s")
 p = dict(snakemake.params.items())  # noqa: F821
 d = p["download"]
+mock = p["archive"] == "mock"
 fetch_dr9_sweeps(
     p["archive"],
     snakemake.input.mpajhu,  # noqa: F821
     snakemake.output[0],  # noqa: F821
     regions=p["regions"],
-    mock_root=p.get("mock_root"),
+    mock_root=mock_root_of(snakemake.input.mock) if mock else None,  # noqa: F821
     base_url=p.get("sweep_url"),
     version=p.get("sweep_version", "9.0"),
-    dest_dir=p["dest_dir"],
     concurrency=min(2, d["concurrency"]),  # sweeps are GB each: few at a time
     rate_per_s=d["rate_per_s"],
     timeout_s=d["timeout_s"],

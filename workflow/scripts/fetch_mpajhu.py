@@ -11,7 +11,7 @@ d = p["download"]
 fetch_mpajhu(
     p["archive"],
     snakemake.output[0],  # noqa: F821
-    mock_table=f"{p['mock_root']}/skyserver/galSpec.fits" if p["archive"] == "mock" else None,
+    mock_table=snakemake.input.mock if p["archive"] == "mock" else None,  # noqa: F821
     url=p.get("skyserver_url"),
     data_release=p.get("data_release", 17),
     page_rows=p.get("page_rows", 200_000),

@@ -38,6 +38,9 @@ from galstar.io import atomic_path, read_parquet, write_parquet
 __all__ = [
     "IncompleteDownload",
     "MANIFEST_COLUMNS",
+    "MOCK_GALSPEC",
+    "mock_root_of",
+    "cache_dir_of",
     "PERMANENT_PREFIXES",
     "read_mock_mpajhu",
     "fetch_mpajhu",
@@ -53,6 +56,24 @@ MANIFEST_COLUMNS = ["object_id", "ra", "dec", "path", "status", "reject_reason",
                     "attempts"]
 #: Reasons that mean "the archive has nothing valid for this object": recorded, not raised.
 PERMANENT_PREFIXES = ("out_of_footprint", "non_finite", "http_4")
+
+
+#: Where the mock archive keeps its MPA-JHU table, relative to its root.
+MOCK_GALSPEC = Path("skyserver") / "galSpec.fits"
+
+
+def mock_root_of(galspec_path: str | os.PathLike) -> Path:
+    """The mock archive root, from the path of its ``skyserver/galSpec.fits``."""
+    path = Path(galspec_path)
+    if path.parts[-2:] != MOCK_GALSPEC.parts:
+        raise ValueError(f"{path} is not <mock root>/{MOCK_GALSPEC}")
+    return path.parents[1]
+
+
+def cache_dir_of(manifest_path: str | os.PathLike) -> Path:
+    """``resources/{archive}/cutouts/cache/shard-XXX`` for manifest ``.../shard-XXX.parquet``."""
+    path = Path(manifest_path)
+    return path.parent / "cache" / path.stem
 
 
 class IncompleteDownload(RuntimeError):
@@ -165,7 +186,7 @@ def fetch_dr9_sweeps(archive: str, mpajhu_path: str | os.PathLike,
     is listed if the archive has it (mock: the file exists under
     ``<mock_root>/dr9/<region>/sweep/``; live: downloaded resumably to
     ``<dest_dir>/<region>/sweep/<name>`` and validated; a 404 means the region has
-    no such box).
+    no such box). ``dest_dir`` defaults to ``dr9/`` beside ``out_list``.
 
     Returns
     -------
@@ -190,8 +211,9 @@ def fetch_dr9_sweeps(archive: str, mpajhu_path: str | os.PathLike,
             if path.is_file():
                 paths.append(str(path))
     elif archive == "live":
-        if not base_url or dest_dir is None:
-            raise ValueError("archive 'live' needs live.legacysurvey.sweep_url and dest_dir")
+        if not base_url:
+            raise ValueError("archive 'live' needs the config key live.legacysurvey.sweep_url")
+        dest_dir = Path(out_list).parent / "dr9" if dest_dir is None else Path(dest_dir)
         policy = _retry_policy(max_retries, backoff_s)
         bucket = TokenBucket(rate_per_s)
         validate = partial(validate_fits_table, required=SWEEP_REQUIRED_COLUMNS)
@@ -250,7 +272,7 @@ def _mock_fetch(service, ra: float, dec: float, **kwargs) -> bytes:
     return service.fits_bytes(ra, dec, **kwargs)
 
 
-def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike,
+def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike | None,
                   manifest_path: str | os.PathLike, source: Callable[[float, float], bytes],
                   *, size: int = 152, bands: str = "grz", concurrency: int = 8,
                   rate_per_s: float | None = 10.0, max_retries: int = 8,
@@ -265,8 +287,8 @@ def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike,
     ----------
     shard_table : path
         ``results/catalog/shards/shard-XXX.parquet`` (object_id, RA, DEC).
-    cache_dir : path
-        ``resources/{archive}/cutouts/cache/shard-XXX``.
+    cache_dir : path or None
+        ``resources/{archive}/cutouts/cache/shard-XXX`` (None: :func:`cache_dir_of`).
     manifest_path : path
         ``resources/{archive}/cutouts/shard-XXX.parquet`` (columns
         :data:`MANIFEST_COLUMNS`).
@@ -296,7 +318,7 @@ def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike,
     if table["object_id"].duplicated().any():
         dup = table.loc[table["object_id"].duplicated(), "object_id"].iloc[0]
         raise ValueError(f"{shard_table}: object_id {dup} appears more than once")
-    cache = Path(cache_dir)
+    cache = cache_dir_of(manifest_path) if cache_dir is None else Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     ids = table["object_id"].to_numpy(np.int64)
     ras = table["RA"].to_numpy(np.float64)

@@ -444,3 +444,13 @@ def test_mock_one_row_per_galaxy_and_splits_disjoint(mock_stage2):
     frac = cat["split"].value_counts(normalize=True)
     assert frac["train"] == pytest.approx(0.6, abs=0.05)
     assert frac["test"] == pytest.approx(0.3, abs=0.05)
+
+
+def test_match_across_ra_zero_and_dedup_radius_zero(tmp_path):
+    """Positions either side of RA = 0/360 are 0.72" apart, not 360 deg."""
+    mpa = pd.DataFrame([mpa_row(1, 359.9999, 10.0)])
+    sweep = write_sweep(tmp_path / "wrap.fits", [dict(OBJID=3, RA=0.0001, DEC=10.0)])
+    out = match_streaming(mpa, [sweep], 3.0, chunk_rows=10)
+    assert out.loc[0, "matched"]
+    assert out.loc[0, "sep_arcsec"] == pytest.approx(0.72 * np.cos(np.deg2rad(10.0)), rel=1e-6)
+    assert len(deduplicate(out, 0.0).galaxies) == 1

@@ -19,6 +19,8 @@ import pytest
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 COPY = ["Snakefile", "workflow", "config", "envs"]
+# Stage 1 files the cross-match reads, and the mock archive's completion marker
+UPSTREAM_FILES = ("/mpajhu.parquet", "/dr9_sweeps.txt", "/galSpec.fits")
 
 
 def smk(workdir: Path, *args: str) -> str:
@@ -47,7 +49,7 @@ def job_stats(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def workflow_copy(tmp_path_factory, repo: Path) -> Path:
+def workflow_copy(tmp_path_factory, repo: Path) -> tuple[Path, set[str]]:
     """A copy of the workflow with a complete, up-to-date (empty-file) results tree."""
     work = tmp_path_factory.mktemp("rerun")
     for name in COPY:
@@ -77,11 +79,18 @@ def workflow_copy(tmp_path_factory, repo: Path) -> Path:
     # --forceall: record provenance (params) for every job, not only the stale ones
     smk(work, "--touch", "--forceall")
     assert job_stats(smk(work, "-n")) == {}, "the prepared tree is not up to date"
-    return work
+    # the rules making what the cross-match reads (and the mock archive before them)
+    upstream = {
+        fields[2]
+        for fields in (ln.split("\t") for ln in summary.splitlines())
+        if len(fields) >= 5 and fields[0].endswith(UPSTREAM_FILES)
+    }
+    assert upstream, "no rule makes the cross-match inputs"
+    return work, upstream
 
 
-def test_radius_change_reruns_crossmatch_and_descendants_only(workflow_copy: Path):
-    work = workflow_copy
+def test_radius_change_reruns_crossmatch_and_descendants_only(workflow_copy):
+    work, upstream = workflow_copy
     # what forcing the cross-match would rerun: the rule and everything downstream
     downstream = job_stats(smk(work, "-n", "--forcerun", "crossmatch"))
     assert downstream.get("crossmatch") == 1
@@ -97,7 +106,6 @@ def test_radius_change_reruns_crossmatch_and_descendants_only(workflow_copy: Pat
     listed = params_changed(*conf)
     assert {"results/catalog/crossmatch.parquet", "results/catalog/cutflow.csv",
             "results/catalog/rejects.parquet", "results/catalog/separation.png"} <= listed
-    assert not any(f.startswith("resources/") for f in listed), listed
     # --list-changes also reports some files of touched multi-output jobs when nothing
     # changed; what the override adds must all be the cross-match's own outputs
     added = listed - params_changed()
@@ -105,18 +113,12 @@ def test_radius_change_reruns_crossmatch_and_descendants_only(workflow_copy: Pat
 
     planned = job_stats(smk(work, "-n", *conf))
     assert planned == downstream
-    upstream = {
-        fields[2]
-        for fields in (ln.split("\t") for ln in smk(work, "--summary").splitlines())
-        if len(fields) >= 5 and fields[0].startswith("resources/")
-    }
     assert not upstream & set(planned), f"upstream rules rerun: {upstream & set(planned)}"
 
 
-def test_unrelated_change_does_not_rerun_crossmatch(workflow_copy: Path):
-    override = workflow_copy / "preprocess.yaml"
+def test_unrelated_change_does_not_rerun_crossmatch(workflow_copy):
+    work, _ = workflow_copy
+    override = work / "preprocess.yaml"
     override.write_text("galaxies:\n  preprocess:\n    ellipse_scale: 1.4\n")
-    planned = job_stats(
-        smk(workflow_copy, "-n", "--configfile", "config/config.yaml", str(override))
-    )
+    planned = job_stats(smk(work, "-n", "--configfile", "config/config.yaml", str(override)))
     assert "crossmatch" not in planned

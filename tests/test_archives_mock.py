@@ -1,0 +1,105 @@
+"""Live clients against the mock archive served over loopback HTTP, faults included.
+
+The same simulated archive is read twice: in-process (``archive: mock``) and through
+the live clients and the fault server (``archive: live``). Everything after the bytes
+arrive is shared, so both must give identical files and tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from http_faults import (  # noqa: F401 (fault_server is a fixture)
+    FaultPlan,
+    fault_server,
+    mock_cutout_service,
+)
+
+from galstar.archives.acquire import cutout_source, fetch_cutouts, fetch_dr9_sweeps, fetch_mpajhu
+from galstar.archives.legacysurvey import iter_sweep_rows
+from galstar.archives.skyserver import MPAJHU_COLUMNS
+from galstar.io import read_parquet, write_parquet
+
+mock = pytest.importorskip("galstar.archives.mock")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("mock") / "archive"
+    mock.build_mock_archive(root, n_galaxies=150, n_stars=20, n_field=200, seed=5)
+    return root
+
+
+def _cache(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_mock_cutouts_over_faulty_http_equal_the_in_process_service(archive, tmp_path,
+                                                                    fault_server):  # noqa: F811
+    sweep = sorted((archive / "dr9" / "south" / "sweep").glob("sweep-*.fits"))[0]
+    rows = next(iter_sweep_rows(sweep, ["RELEASE", "BRICKID", "OBJID", "RA", "DEC", "TYPE"]))
+    rows = rows[rows["TYPE"] != "PSF"].head(10)
+    shard = tmp_path / "shard-000.parquet"
+    write_parquet(pd.DataFrame({"object_id": np.arange(len(rows), dtype=np.int64) + 10**12,
+                                "RA": rows["RA"].to_numpy(), "DEC": rows["DEC"].to_numpy()}),
+                  shard)
+    common = dict(size=152, bands="grz", concurrency=2, max_retries=4, backoff_s=0.005,
+                  progress=False)
+
+    local = fetch_cutouts(shard, tmp_path / "mock", tmp_path / "mock.parquet",
+                          cutout_source("mock", mock_root=archive), rate_per_s=None, **common)
+    server = fault_server(cutout=mock_cutout_service(archive),
+                          plan=FaultPlan(rate=0.4, seed=4, timeout_s=1.0,
+                                         kinds=("500", "429", "truncated", "html", "timeout")))
+    remote = fetch_cutouts(shard, tmp_path / "live", tmp_path / "live.parquet",
+                           cutout_source("live", cutout_url=server.cutout_url, timeout_s=0.5),
+                           rate_per_s=None, **common)
+
+    assert len(local) == len(remote) == 10
+    assert (local["status"] == "ok").all() and (remote["status"] == "ok").all()
+    assert server.stats.total_faults / server.stats.total_requests >= 0.05
+    assert _cache(tmp_path / "live") == _cache(tmp_path / "mock")  # byte-identical
+    assert remote["sha256"].tolist() == local["sha256"].tolist()
+
+
+def test_paged_skyserver_on_the_mock_archive(archive, tmp_path, fault_server):  # noqa: F811
+    galspec = archive / "skyserver" / "galSpec.fits"
+    n_mock = fetch_mpajhu("mock", tmp_path / "mock.parquet", mock_table=galspec)
+    reference = read_parquet(tmp_path / "mock.parquet").sort_values("specObjID")
+    reference = reference[list(MPAJHU_COLUMNS)].reset_index(drop=True)
+    server = fault_server(root=archive, plan=FaultPlan(rate=0.2, seed=8, timeout_s=0.5))
+    common = dict(url=server.sql_url, page_rows=30, timeout_s=0.25, max_retries=5,
+                  backoff_s=0.005)
+
+    n_all = fetch_mpajhu("live", tmp_path / "all.parquet", push_cuts=False, **common)
+    assert n_all == n_mock and n_all > 5 * 30  # several pages, the last one partial
+    pd.testing.assert_frame_equal(read_parquet(tmp_path / "all.parquet"), reference,
+                                  check_dtype=False)
+
+    n_cut = fetch_mpajhu("live", tmp_path / "cut.parquet", push_cuts=True, sn_median_r_min=5.0,
+                         **common)
+    truth = pd.read_parquet(archive / "truth" / "spectra.parquet")
+    # the SQL selection applies every paper cut except label validity, the last one
+    survivors = truth.loc[truth["expected_cut"].isin(["", "valid_mass_ssfr"]), "specObjID"]
+    got = read_parquet(tmp_path / "cut.parquet")
+    assert n_cut == len(survivors) < n_all
+    assert sorted(got["specObjID"]) == sorted(survivors)
+
+
+def test_live_sweeps_equal_the_mock_archive(archive, tmp_path, fault_server):  # noqa: F811
+    fetch_mpajhu("mock", tmp_path / "mpajhu.parquet",
+                 mock_table=archive / "skyserver" / "galSpec.fits")
+    local = fetch_dr9_sweeps("mock", tmp_path / "mpajhu.parquet", tmp_path / "mock.txt",
+                             mock_root=archive)
+    server = fault_server(root=archive, plan=FaultPlan(rate=0.3, seed=2,
+                                                       kinds=("truncated", "500", "html")))
+    remote = fetch_dr9_sweeps("live", tmp_path / "mpajhu.parquet", tmp_path / "live.txt",
+                              base_url=server.sweep_url, max_retries=4, backoff_s=0.005)
+    assert len(local) == len(remote) >= 2
+    for a, b in zip(local, remote, strict=True):
+        assert Path(a).parts[-3:] == Path(b).parts[-3:]  # region/sweep/name
+        assert Path(a).read_bytes() == Path(b).read_bytes()
+    assert Path(remote[0]).is_relative_to(tmp_path / "dr9")

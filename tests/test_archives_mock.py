@@ -103,3 +103,46 @@ def test_live_sweeps_equal_the_mock_archive(archive, tmp_path, fault_server):  #
         assert Path(a).parts[-3:] == Path(b).parts[-3:]  # region/sweep/name
         assert Path(a).read_bytes() == Path(b).read_bytes()
     assert Path(remote[0]).is_relative_to(tmp_path / "dr9")
+
+
+@pytest.mark.slow
+def test_acquire_rules_on_the_live_archive_end_to_end(archive, tmp_path, fault_server,  # noqa: F811
+                                                      repo):
+    """Snakemake runs the three rules (and the cross-match) against the loopback archive."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    server = fault_server(root=archive, cutout=mock_cutout_service(archive),
+                          plan=FaultPlan(rate=0.1, seed=6, kinds=("500", "429", "truncated")))
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    config["archive"] = "live"
+    config["live"]["skyserver"].update(url=server.sql_url, page_rows=1000)
+    config["live"]["legacysurvey"].update(cutout_url=server.cutout_url,
+                                          sweep_url=server.sweep_url)
+    config["download"].update(concurrency=4, rate_per_s=100.0, max_retries=6, backoff_s=0.01,
+                              timeout_s=5.0)
+    workdir = tmp_path / "wd"
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "resources/live/cutouts/shard-000.parquet"
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("snakemake")), "-s", str(repo / "Snakefile"),
+         "-d", str(workdir), "--cores", "2", "--quiet", "rules", "--", target],
+        capture_output=True, text=True, timeout=600,
+    )
+    logs = "\n".join(p.read_text() for p in sorted((workdir / "logs").rglob("*.log")))
+    assert run.returncode == 0, run.stderr[-3000:] + logs[-3000:]
+    mpajhu = read_parquet(workdir / "resources" / "live" / "mpajhu.parquet")
+    truth = pd.read_parquet(archive / "truth" / "spectra.parquet")
+    assert len(mpajhu) == truth["expected_cut"].isin(["", "valid_mass_ssfr"]).sum()
+    sweeps = (workdir / "resources" / "live" / "dr9_sweeps.txt").read_text().split()
+    assert sweeps and all(Path(workdir, p).is_file() for p in sweeps)
+    shard = read_parquet(workdir / "results" / "catalog" / "shards" / "shard-000.parquet")
+    manifest = read_parquet(workdir / target)
+    assert manifest["object_id"].tolist() == shard["object_id"].tolist()  # none lost
+    assert (manifest["status"] == "ok").all()
+    cache = workdir / "resources" / "live" / "cutouts" / "cache" / "shard-000"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        f"{i}.fits" for i in shard["object_id"])

@@ -37,7 +37,7 @@ from galstar.imaging.ellipse import (  # noqa: E402
     fit_contour_ellipses,
     select_central,
 )
-from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout  # noqa: E402
+from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout, smooth  # noqa: E402
 from galstar.imaging.rgb import rgb_to_grey, viewer_rgb  # noqa: E402
 from galstar.imaging.size import centre_crop, enclosing_radius_px  # noqa: E402
 from galstar.imaging.threshold import isodata_threshold  # noqa: E402
@@ -49,9 +49,8 @@ def mock_cutouts(n: int, seed: int, root: Path) -> list[bytes]:
     from galstar.archives.mock import MockCutoutService, build_mock_archive
 
     build_mock_archive(root, n_galaxies=n, n_field=3 * n, n_stars=n // 4, seed=seed)
-    universe = read_parquet(root / "universe.parquet")
-    targets = universe[universe["has_spectrum"]] if "has_spectrum" in universe else universe
-    targets = targets.head(n)
+    galaxies = read_parquet(root / "truth" / "galaxies.parquet")
+    targets = galaxies[galaxies["role"] == "target"].head(n)
     service = MockCutoutService(root)
     return [service.fits_bytes(float(r.ra), float(r.dec)) for r in targets.itertuples()]
 
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Intermediate products, so that each sub-step is timed on its own real inputs.
     rgbs = [viewer_rgb(c) for c in cubes]
-    greys = [rgb_to_grey(r) for r in rgbs]
+    greys = [smooth(rgb_to_grey(r), config.smooth_fwhm_px) for r in rgbs]
     thresholds = [isodata_threshold(g).threshold for g in greys]
     binaries = [g > t for g, t in zip(greys, thresholds, strict=True)]
     contours = [external_contours(b) for b in binaries]
@@ -102,7 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
     r = args.repeat
     steps = {
         "read_fits": best_rate(lambda b: fits.getdata(io.BytesIO(b)), blobs, r),
-        "rgb_grey": best_rate(lambda c: rgb_to_grey(viewer_rgb(c)), cubes, r),
+        "rgb_grey_smooth": best_rate(
+            lambda c: smooth(rgb_to_grey(viewer_rgb(c)), config.smooth_fwhm_px), cubes, r),
         "threshold": best_rate(isodata_threshold, greys, r),
         "contours_ellipses": best_rate(
             lambda b: select_central(fit_contour_ellipses(external_contours(b)), centre,

@@ -107,6 +107,8 @@ def estimate_background(flux: np.ndarray, source_pixels: np.ndarray) -> Backgrou
     sky = flux[~grown]
     if sky.size < 100:  # sources everywhere: fall back to the whole image
         sky = flux.ravel()
+    # Every third sky pixel: thousands remain (statistically ample), at a third the cost.
+    sky = sky[:: 3 if sky.size >= 3000 else 1]
     level = float(_MEDIAN(sky))
     rms = float(_MADSTD(sky))
     return BackgroundEstimate(level=level, rms=max(rms, 1e-12))
@@ -168,6 +170,12 @@ def count_sources_photutils(
     if others.any():
         grown = cv2.dilate(others.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         neighbours[rows, cols] = grown & (labels != target)
+    # Multi-thresholding can split a segment only into parts that each hold a local
+    # maximum (>= its 8 neighbours); with one such pixel the answer is 1 without it.
+    in_target = labels == target
+    peaks = (smooth >= cv2.dilate(smooth, np.ones((3, 3), np.uint8))) & in_target
+    if np.count_nonzero(peaks) <= 1:
+        return 1, neighbours
     if segm.n_labels > 1:
         segm.keep_labels(target, relabel=True)
     deblended = deblend_sources(

@@ -74,8 +74,11 @@ def workflow_copy(tmp_path_factory, repo: Path) -> tuple[Path, set[str]]:
         fields = line.split("\t")
         if len(fields) >= 5 and fields[0] != "output_file":
             path = work / fields[0]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+            if path.suffix:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            else:  # a directory() output (every file output here has an extension)
+                path.mkdir(parents=True, exist_ok=True)
     # --forceall: record provenance (params) for every job, not only the stale ones
     smk(work, "--touch", "--forceall")
     assert job_stats(smk(work, "-n")) == {}, "the prepared tree is not up to date"

@@ -52,7 +52,7 @@ def _shard(tmp_path: Path, n: int, seed: int = 1) -> Path:
     return path
 
 
-def _fetch(server, shard: Path, root: Path, *, timeout: float = 0.3, retries: int = 5,
+def _fetch(server, shard: Path, root: Path, *, timeout: float = 10.0, retries: int = 5,
            concurrency: int = 6, rate: float | None = None) -> pd.DataFrame:
     source = cutout_source("live", size=SIZE, cutout_url=server.cutout_url, timeout_s=timeout)
     return fetch_cutouts(shard, root / "cache", root / "manifest.parquet", source, size=SIZE,
@@ -189,9 +189,10 @@ def test_faulted_run_equals_fault_free_run(tmp_path, fault_server):  # noqa: F81
     reference = _fetch(clean, shard, tmp_path / "clean")
     assert clean.stats.total_faults == 0 and clean.stats.total_requests == n
 
-    plan = FaultPlan(rate=0.35, seed=11, max_faults_per_key=3, timeout_s=0.6)
+    # generous client timeout (1 s) so a busy test machine never times out a clean answer
+    plan = FaultPlan(rate=0.35, seed=11, max_faults_per_key=3, timeout_s=2.0)
     faulty = fault_server(cutout=synthetic_cutout_service, plan=plan)
-    manifest = _fetch(faulty, shard, tmp_path / "faulty", retries=4)
+    manifest = _fetch(faulty, shard, tmp_path / "faulty", retries=5, timeout=1.0)
 
     stats = faulty.stats
     assert stats.total_faults / stats.total_requests >= 0.05
@@ -237,10 +238,11 @@ def test_half_done_shard_resumes_without_refetching_valid_files(tmp_path, fault_
 @pytest.mark.parametrize("kind", ["html", "truncated", "truncated_nolength", "500", "timeout"])
 def test_persistent_faults_are_never_accepted(tmp_path, fault_server, kind):  # noqa: F811
     shard = _shard(tmp_path, 4, seed=3)
-    plan = FaultPlan(rate=1.0, kinds=(kind,), max_faults_per_key=10**6, timeout_s=0.3)
+    plan = FaultPlan(rate=1.0, kinds=(kind,), max_faults_per_key=10**6, timeout_s=1.5)
     server = fault_server(cutout=synthetic_cutout_service, plan=plan)
+    # only the timeout fault needs a short client timeout; others get a generous one
     with pytest.raises(IncompleteDownload, match="4 of 4 cutouts not downloaded"):
-        _fetch(server, shard, tmp_path, retries=2, timeout=0.1)
+        _fetch(server, shard, tmp_path, retries=2, timeout=0.5 if kind == "timeout" else 10.0)
     assert server.stats.total_requests == 4 * 3
     assert list((tmp_path / "cache").iterdir()) == []  # nothing accepted, no temp left
     assert not (tmp_path / "manifest.parquet").exists()

@@ -206,12 +206,12 @@ def _expected_selection(table: pd.DataFrame, sn_min: float) -> pd.DataFrame:
 @pytest.mark.parametrize("faulted", [False, True])
 def test_paged_skyserver_query_returns_exactly_all_rows(tmp_path, fault_server, faulted):  # noqa: F811
     table = synthetic_galspec(tmp_path / "archive" / "skyserver" / "galSpec.fits", 1500, seed=7)
-    plan = FaultPlan(rate=0.3, seed=2, timeout_s=0.5) if faulted else FaultPlan()
+    plan = FaultPlan(rate=0.3, seed=2, timeout_s=1.0) if faulted else FaultPlan()
     server = fault_server(root=tmp_path / "archive", plan=plan)
     out = tmp_path / "live" / "mpajhu.parquet"
     n = fetch_mpajhu("live", out, url=server.sql_url, data_release=17, page_rows=250,
-                     push_cuts=True, sn_median_r_min=5.0, timeout_s=0.25, max_retries=4,
-                     backoff_s=0.005)
+                     push_cuts=True, sn_median_r_min=5.0, timeout_s=0.5 if faulted else 10.0,
+                     max_retries=6, backoff_s=0.005)
     expected = _expected_selection(table, 5.0)
     got = read_parquet(out)
     assert n == len(got) == len(expected) == 825  # 4 pages: several, last one partial
@@ -219,9 +219,12 @@ def test_paged_skyserver_query_returns_exactly_all_rows(tmp_path, fault_server, 
     assert got["specObjID"].is_unique and got["specObjID"].dtype == np.int64
     pd.testing.assert_frame_equal(got, expected[list(MPAJHU_COLUMNS)], check_dtype=False)
     pages = -(-n // 250) + 1  # full pages, then the empty page that ends the listing
-    assert server.stats.requests["sql"] - server.stats.total_faults == pages + 1  # + COUNT
     if faulted:
         assert server.stats.total_faults / server.stats.total_requests >= 0.05
+        # each fault costs one more request (a slow machine may time out a clean answer)
+        assert server.stats.requests["sql"] >= pages + 1 + server.stats.total_faults
+    else:
+        assert server.stats.requests["sql"] == pages + 1  # + the COUNT(*) query
 
 
 def test_unselected_query_and_sql_errors(tmp_path, fault_server):  # noqa: F811

@@ -53,7 +53,7 @@ class Rejected(ValueError):
 
 @dataclass(frozen=True)
 class CutoutInfo:
-    """What a valid cutout contains: its bands and, per band, whether it has data."""
+    """What a valid cutout is: its band letters and its (nband, size, size) shape."""
 
     bands: str
     shape: tuple[int, int, int]

@@ -33,7 +33,7 @@ TASKS: dict[str, tuple[str, ...]] = {
 REQUIRED = ("task", "backbone", "weights", "bands", "resolution", "epochs", "batch_size",
             "learning_rate", "dropout")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_BANDS = re.compile(r"^(?!.*(.).*\1)[grz]{1,3}$")  # g, r, z at most once each
+_BANDS = re.compile(r"^(?=.)g?r?z?$")  # a non-empty subset of g, r, z, in that order
 
 
 def task_targets(task: str) -> tuple[str, ...]:
@@ -56,8 +56,9 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
 
 def _check(name: str, exp: Mapping[str, Any]) -> None:
     where = f"config experiments.{name}"
-    if not _NAME.match(name):
-        raise ValueError(f"{where}: experiment names may use only letters, digits, _ . -")
+    if not _NAME.match(name) or name.startswith("baseline-"):
+        raise ValueError(f"{where}: experiment names may use only letters, digits, _ . - "
+                         "and must not start with 'baseline-' (reserved for baselines)")
     missing = [k for k in REQUIRED if k not in exp]
     if missing:
         raise ValueError(f"{where}: missing keys {missing}")
@@ -66,7 +67,8 @@ def _check(name: str, exp: Mapping[str, Any]) -> None:
         raise ValueError(f"{where}.backbone: '{exp['backbone']}' is not one of "
                          f"{sorted(BACKBONE_APPLICATIONS)}")
     if not _BANDS.match(str(exp["bands"])):
-        raise ValueError(f"{where}.bands: '{exp['bands']}' must be a combination of g, r, z")
+        raise ValueError(f"{where}.bands: '{exp['bands']}' must be a subset of g, r, z "
+                         "written in that order (g, r, z, gr, gz, rz, grz)")
     for key in ("resolution", "epochs", "batch_size"):
         if not isinstance(exp[key], int) or exp[key] < 1:
             raise ValueError(f"{where}.{key}: expected a positive integer, got {exp[key]!r}")

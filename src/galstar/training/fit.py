@@ -79,6 +79,15 @@ class EpochTimer(keras.callbacks.Callback):
         self.learning_rate.append(float(keras.ops.convert_to_numpy(lr)))
 
 
+class LogEpochs(keras.callbacks.Callback):
+    """One log line per epoch (the job log, where Keras' progress bar does not go)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        log.info("epoch %d: %s", epoch + 1,
+                 ", ".join(f"{k} {float(v):.5g}" for k, v in sorted(logs.items())))
+
+
 def build_callbacks(exp: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
     """Early stopping (always) and ReduceLROnPlateau (when configured) from the experiment."""
     es = {"min_delta": 0.005, "patience": 5, **(exp.get("early_stopping") or {})}
@@ -110,7 +119,7 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
                   loss=keras.losses.MeanAbsoluteError())
     timer = EpochTimer()
     hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                     callbacks=[*callbacks, timer], verbose=verbose)
+                     callbacks=[*callbacks, timer, LogEpochs()], verbose=verbose)
     frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in hist.history.items()
                           if k in ("loss", "val_loss")})
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))

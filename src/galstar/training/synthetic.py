@@ -73,8 +73,10 @@ def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shar
     r_px = radius / 0.262 * resolution / 64 / 2.0
     profile = np.exp(-np.hypot(yy, xx)[None] / r_px[:, None, None])
     profile /= profile.sum(axis=(1, 2), keepdims=True)
-    grz = (profile[..., None] * fluxes[:, None, None, :]).astype(np.float32)
-    grz += rng.normal(0, 0.002 * np.median(fluxes), grz.shape).astype(np.float32)
+    grz = profile[..., None] * fluxes[:, None, None, :]
+    grz += rng.normal(0, 0.002 * np.median(fluxes), grz.shape)
+    # An arcsinh stretch to [0, 1], like the viewer-RGB images the preprocessing writes.
+    grz = np.clip(np.arcsinh(grz / (0.01 * np.median(fluxes))) / 8.0, 0, 1).astype(np.float32)
 
     shard = rng.integers(0, n_shards, n_objects)
     split = rng.choice(np.array(["train", "val", "test"]), n_objects, p=[0.6, 0.1, 0.3])

@@ -1,0 +1,1 @@
+"""Evaluation: predictions, metrics, MC-dropout uncertainty, baselines, tables, figures."""

@@ -1,0 +1,79 @@
+"""Point-estimate metrics of the GalEffNet paper (Section 4.1) plus RMSE and medians.
+
+The residual is prediction minus reference: a positive bias means overestimation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["METRICS", "regression_metrics", "metrics_table", "grouped_metrics"]
+
+METRICS = ("N", "MAE", "sigma", "f_out", "bias_mean", "bias_median", "RMSE")
+
+
+def regression_metrics(truth: np.ndarray, pred: np.ndarray,
+                       outlier_dex: float = 0.3) -> dict[str, float]:
+    """Metrics of ``pred`` against ``truth`` (both in dex).
+
+    Returns
+    -------
+    dict
+        N; MAE = mean |r|; sigma = standard deviation of r (ddof 0, as the paper's
+        formula); f_out = fraction with |r| > ``outlier_dex`` (a factor of ~2);
+        bias_mean, bias_median of r; RMSE = sqrt(mean r^2). NaN when N = 0.
+    """
+    truth, pred = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)
+    if truth.shape != pred.shape:
+        raise ValueError(f"truth {truth.shape} and prediction {pred.shape} differ in shape")
+    r = pred - truth
+    if r.size == 0:
+        return {"N": 0, **{k: float("nan") for k in METRICS[1:]}}
+    return {"N": int(r.size), "MAE": float(np.mean(np.abs(r))), "sigma": float(np.std(r)),
+            "f_out": float(np.mean(np.abs(r) > outlier_dex)), "bias_mean": float(np.mean(r)),
+            "bias_median": float(np.median(r)), "RMSE": float(np.sqrt(np.mean(r ** 2)))}
+
+
+def metrics_table(predictions: pd.DataFrame, targets: Sequence[str], split: str = "test",
+                  outlier_dex: float = 0.3, pred_suffix: str = "_pred") -> pd.DataFrame:
+    """One row per target on ``split``: the metrics, the label spread and sigma / spread.
+
+    ``predictions`` holds the reference in column ``<target>`` and the estimate in
+    ``<target><pred_suffix>``.
+    """
+    rows = predictions[predictions["split"] == split]
+    if rows.empty:
+        raise ValueError(f"no '{split}' rows in the predictions table")
+    out = []
+    for t in targets:
+        m = regression_metrics(rows[t], rows[t + pred_suffix], outlier_dex)
+        label_std = float(np.std(rows[t]))
+        out.append({"target": t, **m, "label_std": label_std,
+                    "sigma_over_std": m["sigma"] / label_std if label_std > 0 else np.nan})
+    return pd.DataFrame(out)
+
+
+def grouped_metrics(predictions: pd.DataFrame, targets: Sequence[str], by: str,
+                    bins: Sequence[float] | None = None, split: str = "test",
+                    outlier_dex: float = 0.3) -> pd.DataFrame:
+    """Metrics per group of ``by`` (categorical, or right-closed ``bins`` edges).
+
+    Returns a long table: by, group, target and the metrics (empty groups have N = 0).
+    """
+    rows = predictions[predictions["split"] == split]
+    if by not in rows.columns:
+        raise ValueError(f"predictions have no column '{by}' to group by")
+    if bins is not None:
+        key = pd.cut(rows[by], bins=list(bins), right=True, include_lowest=True)
+        groups = [(str(iv), rows[key == iv]) for iv in key.cat.categories]
+    else:
+        groups = [(str(g), rows[rows[by] == g]) for g in sorted(rows[by].dropna().unique())]
+    out = []
+    for name, sub in groups:
+        for t in targets:
+            out.append({"by": by, "group": name, "target": t,
+                        **regression_metrics(sub[t], sub[t + "_pred"], outlier_dex)})
+    return pd.DataFrame(out)

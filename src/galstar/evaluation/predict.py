@@ -1,0 +1,58 @@
+"""Predictions of a trained experiment on the validation and test splits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import keras
+import pandas as pd
+
+from galstar.training.data import iter_batches, load_split
+from galstar.training.scaler import MinMaxScaler
+
+__all__ = ["CARRIED", "predict_experiment"]
+
+#: Catalogue columns carried into the predictions table (for the per-group metrics).
+CARRIED = ("object_id", "split", "z", "TYPE", "SHAPE_R", "radius_arcsec")
+
+
+def predict_experiment(model_path: str | os.PathLike, scaler_path: str | os.PathLike,
+                       tables: Sequence[str | os.PathLike], images: Sequence[str | os.PathLike],
+                       *, mc_passes: int = 10, batch_size: int = 256, seed: int = 0,
+                       splits: Sequence[str] = ("val", "test")) -> pd.DataFrame:
+    """Point and MC-dropout predictions in physical units.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per kept object of ``splits``: :data:`CARRIED` columns, and per target
+        ``<t>`` (reference), ``<t>_pred`` (dropout off), ``<t>_mc_mean``, ``<t>_mc_std``.
+    """
+    from galstar.evaluation.uncertainty import mc_dropout_predict
+
+    keras.utils.set_random_seed(seed)  # fixes the dropout masks of the MC passes
+    scaler = MinMaxScaler.from_json(scaler_path)
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot load model {model_path}: {err}") from err
+    frames = []
+    for split in splits:
+        data = load_split(tables, images, split, scaler.targets)
+        if len(data) == 0:
+            continue
+        point, mean, std = mc_dropout_predict(model, iter_batches(data, batch_size),
+                                              passes=mc_passes)
+        frame = data.table[[c for c in CARRIED if c in data.table.columns]].copy()
+        point, mean = scaler.inverse_transform(point), scaler.inverse_transform(mean)
+        std = scaler.inverse_scale(std)
+        for i, t in enumerate(scaler.targets):
+            frame[t] = data.labels[:, i]
+            frame[t + "_pred"] = point[:, i]
+            frame[t + "_mc_mean"] = mean[:, i]
+            frame[t + "_mc_std"] = std[:, i]
+        frames.append(frame)
+    if not frames:
+        raise ValueError(f"no kept objects in splits {list(splits)} of {list(map(str, tables))}")
+    return pd.concat(frames, ignore_index=True)

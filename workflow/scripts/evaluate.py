@@ -1,0 +1,17 @@
+"""Snakemake adapter: metrics, Table 2 breakdown, MC-dropout bins and calibration."""
+
+import logging
+
+from galstar.evaluation.evaluate import evaluate_experiment
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+metrics = evaluate_experiment(
+    snakemake.input[0],  # noqa: F821
+    snakemake.params.evaluation,  # noqa: F821
+    metrics_path=snakemake.output.metrics,  # noqa: F821
+    table2_path=snakemake.output.table2,  # noqa: F821
+    uncertainty_path=snakemake.output.uncertainty,  # noqa: F821
+    calibration_path=snakemake.output.calibration,  # noqa: F821
+)
+logging.info("test metrics:\n%s", metrics.to_string())

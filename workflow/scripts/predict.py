@@ -1,0 +1,20 @@
+"""Snakemake adapter: point and MC-dropout predictions of one experiment on val and test."""
+
+import logging
+
+from galstar.evaluation.predict import predict_experiment
+from galstar.io import write_parquet
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+predictions = predict_experiment(
+    snakemake.input.model,  # noqa: F821
+    snakemake.input.scaler,  # noqa: F821
+    list(snakemake.input.tables),  # noqa: F821
+    list(snakemake.input.images),  # noqa: F821
+    mc_passes=snakemake.params.mc_passes,  # noqa: F821
+    batch_size=snakemake.params.batch_size,  # noqa: F821
+    seed=snakemake.params.seed,  # noqa: F821
+)
+write_parquet(predictions, snakemake.output[0])  # noqa: F821
+logging.info("%d predictions written", len(predictions))

@@ -1,0 +1,16 @@
+"""Snakemake adapter: Table 1 across experiments and baselines, and the image gain."""
+
+import logging
+
+from galstar.evaluation.evaluate import summarise_experiments
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+names = snakemake.params.names  # noqa: F821
+summarise_experiments(
+    dict(zip(names, snakemake.input.metrics, strict=True)),  # noqa: F821
+    snakemake.params.experiments,  # noqa: F821
+    snakemake.params.reference,  # noqa: F821
+    table1_path=snakemake.output.table1,  # noqa: F821
+    gain_path=snakemake.output.gain,  # noqa: F821
+)

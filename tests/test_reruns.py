@@ -1,0 +1,131 @@
+"""Reruns: one stage's config change reruns that stage and its descendants only; --forcerun
+and --until behave as docs/cluster.md ("Rerunning one stage") says; the paper-scale plan
+is quick and stays in the thousands of jobs.
+
+No pipeline job runs here: the workflow copy is marked complete with ``snakemake --touch``
+(which records params and code as a real run does), then every check is a dry run.
+"""
+
+from __future__ import annotations
+
+import re
+import resource
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from slurm.workflow import (
+    REPO,
+    copy_workflow,
+    job_counts,
+    mark_complete,
+    plan,
+    snakemake,
+)
+
+PARAMS_CHANGED = "Params have changed since last execution"
+INPUT_UPDATED = "Input files updated by another job"
+
+# One result-changing config value per stage (the rule file that owns the stage), changed
+# through an extra --configfile exactly as a user would.
+STAGE_CHANGES = {
+    "crossmatch": {"galaxies": {"crossmatch": {"radius_arcsec": 2.5}}},
+    "images": {"galaxies": {"preprocess": {"ellipse_scale": 1.4}}},
+}
+
+PAPER_PLAN_SECONDS = 10
+PAPER_MAX_JOBS = 3000
+
+
+def rules_of(stage: str) -> set[str]:
+    text = (REPO / "workflow" / "rules" / f"{stage}.smk").read_text()
+    return set(re.findall(r"^(?:rule|checkpoint) (\w+):", text, flags=re.MULTILINE))
+
+
+def descendants(jobs, roots) -> set[int]:
+    """Indices of the jobs that (transitively) consume an output of a job in ``roots``."""
+    produced = set()
+    found: set[int] = set()
+    frontier = list(roots)
+    while frontier:
+        produced.update(frontier.pop().output)
+        for i, job in enumerate(jobs):
+            if i not in found and produced.intersection(job.input):
+                found.add(i)
+                frontier.append(job)
+    return found
+
+
+@pytest.fixture(scope="module")
+def completed(tmp_path_factory) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp("completed"))
+    mark_complete(workdir)
+    assert [j.rule for j in plan(workdir)] == [], "a completed workdir must have nothing to do"
+    return workdir
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_CHANGES))
+def test_config_change_reruns_stage_and_descendants_only(completed, stage, tmp_path):
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump(STAGE_CHANGES[stage]))
+    jobs = [j for j in plan(completed, "--configfile", str(override)) if j.rule != "all"]
+
+    changed = [j for j in jobs if PARAMS_CHANGED in j.reason]
+    assert changed, f"changing {STAGE_CHANGES[stage]} reruns nothing"
+    assert {j.rule for j in changed} <= rules_of(stage), (
+        f"params changed outside stage {stage}: {sorted({j.rule for j in changed})}"
+    )
+    for job in jobs:
+        if job not in changed:
+            assert job.reason.startswith(INPUT_UPDATED), (
+                f"{job.rule} reruns for another reason than depending on stage {stage}: "
+                f"{job.reason}"
+            )
+
+    listed = set(
+        snakemake(completed, "--list-changes", "params", "--configfile", str(override))
+        .stdout.split()
+    )
+    assert {out for job in changed for out in job.output} <= listed
+
+
+def test_forcerun_reruns_the_rule_and_its_descendants(completed):
+    jobs = [j for j in plan(completed, "--forcerun", "preprocess_shard") if j.rule != "all"]
+    forced = [j for j in jobs if "Forced execution" in j.reason]
+    n_shards = yaml.safe_load((REPO / "config/config.yaml").read_text())["shards"]
+    assert sorted(j.rule for j in forced) == ["preprocess_shard"] * n_shards
+    assert all(j in forced or j.reason.startswith(INPUT_UPDATED) for j in jobs)
+    assert "crossmatch" not in {j.rule for j in jobs}
+
+
+def test_until_runs_the_rule_and_its_inputs_only(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    everything = plan(workdir)
+    until = plan(workdir, "--until", "crossmatch")
+    rules = {j.rule for j in until}
+    assert "crossmatch" in rules
+    crossmatch = [j for j in everything if j.rule == "crossmatch"]
+    downstream = {everything[i].rule for i in descendants(everything, crossmatch)}
+    assert downstream, "crossmatch has consumers in the full plan"
+    assert not rules & downstream, f"--until crossmatch plans {sorted(rules & downstream)}"
+    assert len(until) < len(everything)
+
+
+def test_paper_scale_plan_is_fast_and_small(tmp_path):
+    """The paper-scale plan takes < 10 s of CPU and stays under a few thousand jobs.
+
+    CPU time, not wall time, is the bound: test machines are shared, and a busy neighbour
+    stretches wall time without the plan getting any slower. Wall time has a loose cap.
+    """
+    workdir = copy_workflow(tmp_path)
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    proc = snakemake(workdir, "-n", "--configfile", "config/paper.yaml")
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    counts = job_counts(proc.stdout + proc.stderr)
+    print(f"paper-scale dry run: {cpu:.1f} s CPU, {wall:.1f} s wall, {counts['total']} jobs")
+    assert cpu < PAPER_PLAN_SECONDS, f"paper-scale dry run used {cpu:.1f} s of CPU"
+    assert wall < 3 * PAPER_PLAN_SECONDS, f"paper-scale dry run took {wall:.1f} s"
+    assert 0 < counts["total"] <= PAPER_MAX_JOBS, counts

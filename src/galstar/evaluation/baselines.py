@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from galstar.evaluation.predict import CARRIED
+from galstar.evaluation.metrics import CARRIED
 from galstar.io import read_parquet
 
 __all__ = ["PHOTOMETRIC_FEATURES", "load_catalogue", "photometric_features",

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRICS", "regression_metrics", "metrics_table", "grouped_metrics"]
+__all__ = ["CARRIED", "METRICS", "regression_metrics", "metrics_table", "grouped_metrics"]
 
 METRICS = ("N", "MAE", "sigma", "f_out", "bias_mean", "bias_median", "RMSE")
+#: Catalogue columns carried into every predictions table (for the per-group metrics).
+CARRIED = ("object_id", "split", "z", "TYPE", "SHAPE_R", "radius_arcsec")
 
 
 def regression_metrics(truth: np.ndarray, pred: np.ndarray,

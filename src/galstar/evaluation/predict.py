@@ -8,13 +8,11 @@ from collections.abc import Sequence
 import keras
 import pandas as pd
 
+from galstar.evaluation.metrics import CARRIED
 from galstar.training.data import iter_batches, load_split
 from galstar.training.scaler import MinMaxScaler
 
-__all__ = ["CARRIED", "predict_experiment"]
-
-#: Catalogue columns carried into the predictions table (for the per-group metrics).
-CARRIED = ("object_id", "split", "z", "TYPE", "SHAPE_R", "radius_arcsec")
+__all__ = ["predict_experiment"]
 
 
 def predict_experiment(model_path: str | os.PathLike, scaler_path: str | os.PathLike,

@@ -9,12 +9,13 @@ before and after scaling.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 import pandas as pd
 
-from galstar.models.galeffnet import mc_dropout_parts
+if TYPE_CHECKING:  # keras is imported lazily: the calibration helpers do not need it
+    import keras
 
 __all__ = ["mc_dropout_predict", "binned_sigma", "coverage", "fit_sigma_scale",
            "calibration_table"]
@@ -43,6 +44,10 @@ def mc_dropout_predict(model: keras.Model, batches: Iterable[np.ndarray], passes
     point, mean, std : numpy.ndarray
         (n, n_targets): dropout-free prediction, mean and standard deviation over T.
     """
+    import keras
+
+    from galstar.models.galeffnet import mc_dropout_parts
+
     if passes < 2:
         raise ValueError(f"MC dropout needs at least 2 passes, got {passes}")
     features, head = mc_dropout_parts(model)

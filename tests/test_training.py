@@ -1,0 +1,206 @@
+"""Training: experiments from config, label scaler, shard input pipeline, a tiny fit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from galstar.training.experiments import expand_experiments
+from galstar.training.scaler import MinMaxScaler
+from galstar.training.synthetic import write_synthetic_shards
+
+TARGETS = ("lgm_fib_p50", "specsfr_fib_p50")
+BASE = {"task": "mass_ssfr", "backbone": "efficientnet_b0", "weights": "none", "bands": "grz",
+        "resolution": 64, "epochs": 3, "batch_size": 8, "learning_rate": 1e-3, "dropout": 0.29}
+
+
+# --- scaler ---------------------------------------------------------------------------
+
+def test_scaler_round_trips_through_json(tmp_path):
+    labels = np.array([[8.0, -12.0], [10.0, -9.0], [11.5, -10.0]])
+    scaler = MinMaxScaler.fit(labels, TARGETS)
+    scaled = scaler.transform(labels)
+    np.testing.assert_allclose(scaled[:, 0], [0.0, 2 / 3.5, 1.0], atol=1e-6)
+    np.testing.assert_allclose(scaled[:, 1], [0.0, 1.0, 2 / 3], atol=1e-6)
+    scaler.to_json(tmp_path / "scaler.json")
+    again = MinMaxScaler.from_json(tmp_path / "scaler.json")
+    assert again == scaler
+    np.testing.assert_allclose(again.inverse_transform(scaled), labels, atol=1e-5)
+    np.testing.assert_allclose(again.inverse_scale([[0.1, 0.1]]), [[0.35, 0.3]])
+    assert json.loads((tmp_path / "scaler.json").read_text())["targets"] == list(TARGETS)
+
+
+def test_scaler_rejects_constant_labels_and_bad_files(tmp_path):
+    with pytest.raises(ValueError, match="constant"):
+        MinMaxScaler.fit(np.array([[1.0, 2.0], [1.0, 3.0]]), TARGETS)
+    bad = tmp_path / "scaler.json"
+    bad.write_text('{"kind": "zscore"}')
+    with pytest.raises(ValueError, match=str(bad)):
+        MinMaxScaler.from_json(bad)
+
+
+# --- experiments from config ----------------------------------------------------------
+
+def test_expand_experiments_merges_defaults_and_generates_ablations():
+    config = {"training": {"dropout": 0.5, "threads": 2, "early_stopping": {"patience": 5}},
+              "experiments": {"galeffnet": {**BASE, "early_stopping": {"min_delta": 0.01}}},
+              "ablations": {"base": "galeffnet", "bands": ["g", "gr", "grz"],
+                            "resolution": [64, 16]}}
+    exps = expand_experiments(config)
+    assert list(exps) == ["galeffnet", "galeffnet-bands-g", "galeffnet-bands-gr",
+                          "galeffnet-res-16"]  # the base's own grz / 64 are not duplicated
+    base = exps["galeffnet"]
+    assert base["dropout"] == 0.29 and base["threads"] == 2  # experiment beats default
+    assert base["early_stopping"] == {"patience": 5, "min_delta": 0.01}  # deep merge
+    gr = exps["galeffnet-bands-gr"]
+    assert gr["bands"] == "gr" and gr["resolution"] == 64 and gr["learning_rate"] == 1e-3
+    assert gr["ablation"] == {"base": "galeffnet", "kind": "bands", "value": "gr"}
+    assert exps["galeffnet-res-16"]["resolution"] == 16
+    assert base["ablation"] is None
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"bands": "zg"}, "bands"), ({"backbone": "vgg16"}, "backbone"),
+    ({"epochs": 0}, "epochs"), ({"task": "redshift"}, "task"),
+])
+def test_expand_experiments_names_the_bad_key(change, match):
+    with pytest.raises(ValueError, match=match):
+        expand_experiments({"experiments": {"x": {**BASE, **change}}})
+
+
+def test_expand_experiments_rejects_missing_keys_and_unknown_base():
+    with pytest.raises(ValueError, match="missing keys.*learning_rate"):
+        expand_experiments({"experiments": {"x": {k: v for k, v in BASE.items()
+                                                  if k != "learning_rate"}}})
+    with pytest.raises(ValueError, match="ablations.base"):
+        expand_experiments({"experiments": {"x": BASE}, "ablations": {"base": "y",
+                                                                       "bands": ["g"]}})
+
+
+# --- input pipeline -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("preprocess")
+    return write_synthetic_shards(root, n_objects=160, n_shards=3, resolution=32, seed=4)
+
+
+def test_load_split_matches_tables_and_gathers_the_right_rows(shards):
+    from galstar.training.data import load_split
+
+    tables = shards["tables"]
+    images = shards["images"]["grz-32"]
+    train = load_split(tables, images, "train", TARGETS)
+    frames = [pd.read_parquet(t) for t in tables]
+    expected = sum(int(((f["split"] == "train") & f["kept"]).sum()) for f in frames)
+    assert len(train) == expected and train.image_shape == (32, 32, 3)
+    pick = np.array([len(train) - 1, 0, 5])
+    got = train.gather(pick)
+    for i, obj in enumerate(pick):
+        direct = np.load(images[train.shard[obj]])[train.row[obj]]
+        np.testing.assert_array_equal(got[i], direct)
+    np.testing.assert_allclose(train.labels, train.table[list(TARGETS)].to_numpy())
+
+
+def test_load_split_names_the_file_when_tensor_and_table_disagree(shards, tmp_path):
+    from galstar.training.data import load_split
+
+    short = tmp_path / "short.npy"
+    np.save(short, np.zeros((1, 32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="short.npy"):
+        load_split(shards["tables"][:1], [short], "train", TARGETS)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_dataset_shuffles_across_shards_and_covers_each_object_once(shards, backend):
+    from galstar.training.data import load_split, make_dataset
+
+    train = load_split(shards["tables"], shards["images"]["grz-32"], "train", TARGETS)
+    ids = np.arange(len(train), dtype=np.float32)[:, None].repeat(2, axis=1)
+    ds = make_dataset(train, ids, batch_size=8, shuffle=True, seed=1, backend=backend)
+    epochs = []
+    for _ in range(2):
+        seen = []
+        if backend == "tensorflow":
+            batches = list(ds.as_numpy_iterator())
+        else:  # keras.utils.PyDataset: the backend-neutral fallback
+            batches = [ds[i] for i in range(len(ds))]
+            ds.on_epoch_end()
+        for x, y in batches:
+            assert x.shape[1:] == (32, 32, 3) and len(x) == 8
+            np.testing.assert_array_equal(x, train.gather(y[:, 0].astype(int)))
+            seen.extend(y[:, 0].astype(int))
+        epochs.append(np.array(seen))
+    n_full = len(train) // 8 * 8  # the last partial batch is dropped in training
+    for seen in epochs:
+        assert len(seen) == n_full and len(set(seen)) == n_full
+    assert not np.array_equal(epochs[0], epochs[1])  # reshuffled every epoch
+    first = epochs[0][:8]
+    assert len(set(train.shard[first])) > 1  # a batch mixes shards
+
+
+def test_d4_augmentation_is_a_symmetry_of_each_image():
+    from galstar.training.data import d4_augment
+
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 8, 8, 3)).astype(np.float32)
+    out = d4_augment(images, np.random.default_rng(1))
+    changed = 0
+    for a, b in zip(images, out, strict=True):
+        variants = [np.rot90(a, k, axes=(0, 1)) for k in range(4)]
+        variants += [v[:, ::-1] for v in variants]
+        assert any(np.array_equal(b, v) for v in variants)
+        changed += not np.array_equal(a, b)
+    assert changed > 40  # 7 of 8 group elements move pixels
+
+
+# --- the fit loop ---------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_path):
+    import keras
+
+    from galstar.training.fit import train_experiment
+
+    exp = {**BASE, "name": "tiny", "resolution": 32, "epochs": 4, "batch_size": 16,
+           "dense_units": 32, "dropout": 0.2, "augment": True, "reduce_lr": False,
+           "early_stopping": {"min_delta": 0.0, "patience": 5}}
+    out = {k: tmp_path / n for k, n in [("model_path", "model.keras"),
+                                        ("scaler_path", "scaler.json"),
+                                        ("history_path", "history.csv"),
+                                        ("config_path", "config.yaml")]}
+    summary = train_experiment(shards["tables"], shards["images"]["grz-32"], exp, seed=7,
+                               verbose=0, **out)
+    history = pd.read_csv(out["history_path"])
+    assert list(history["epoch"]) == [1, 2, 3, 4]
+    assert history["val_loss"].min() < history["val_loss"].iloc[0]
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert (history["images_per_s"] > 0).all()
+    written = yaml.safe_load(out["config_path"].read_text())
+    assert written["experiment"]["learning_rate"] == 1e-3
+    assert written["run"]["device"]["device"] == "cpu"
+    assert written["run"]["precision"] == "float32"
+    assert summary["n_train"] > 50
+    model = keras.saving.load_model(out["model_path"], compile=False)
+    assert model.output_shape == (None, 2)
+    assert MinMaxScaler.from_json(out["scaler_path"]).targets == TARGETS
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+    with pytest.raises(ValueError, match="resolution is 64"):
+        train_experiment(shards["tables"], shards["images"]["grz-32"],
+                         {**exp, "resolution": 64}, seed=7, verbose=0, **out)
+
+
+def test_precision_policy():
+    from galstar.training.fit import precision_policy
+
+    assert precision_policy("auto", gpu=True) == "mixed_float16"
+    assert precision_policy("auto", gpu=False) == "float32"
+    assert precision_policy("bfloat16", gpu=True) == "mixed_bfloat16"
+    assert precision_policy(False, gpu=True) == "float32"
+    with pytest.raises(ValueError, match="mixed_precision"):
+        precision_policy("fp8", gpu=True)

@@ -56,9 +56,10 @@ def mc_dropout_predict(model: keras.Model, batches: Iterable[np.ndarray], passes
         f = keras.ops.convert_to_tensor(features.predict_on_batch(x))
         point.append(keras.ops.convert_to_numpy(head(f, training=False)))
         draws = np.stack([keras.ops.convert_to_numpy(head(f, training=dropout))
-                          for _ in range(passes)])
+                          for _ in range(passes)]).astype(np.float64)
         means.append(draws.mean(axis=0))
-        stds.append(draws.std(axis=0))
+        # Shifted by the first draw: identical draws give exactly zero spread.
+        stds.append((draws - draws[0]).std(axis=0))
     return (np.concatenate(point).astype(np.float64), np.concatenate(means).astype(np.float64),
             np.concatenate(stds).astype(np.float64))
 

@@ -1,0 +1,174 @@
+"""Evaluation: metrics against hand-computed values, MC dropout, calibration, baselines,
+tables and figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galstar.evaluation.metrics import grouped_metrics, metrics_table, regression_metrics
+from galstar.evaluation.uncertainty import (
+    binned_sigma,
+    calibration_table,
+    coverage,
+    fit_sigma_scale,
+)
+
+TARGETS = ["lgm_fib_p50", "specsfr_fib_p50"]
+
+
+def test_metrics_match_hand_computed_values():
+    truth = np.array([10.0, 10.0, 10.0, 10.0])
+    pred = np.array([10.1, 9.6, 10.5, 10.0])  # residuals 0.1, -0.4, 0.5, 0.0
+    m = regression_metrics(truth, pred, outlier_dex=0.3)
+    assert m["N"] == 4
+    assert m["MAE"] == pytest.approx(0.25)
+    assert m["bias_mean"] == pytest.approx(0.05)
+    assert m["bias_median"] == pytest.approx(0.05)
+    assert m["sigma"] == pytest.approx(np.sqrt(0.41 / 4))
+    assert m["f_out"] == pytest.approx(0.5)
+    assert m["RMSE"] == pytest.approx(np.sqrt(0.105))
+    assert regression_metrics([], [])["N"] == 0
+    with pytest.raises(ValueError, match="shape"):
+        regression_metrics([1.0, 2.0], [1.0])
+
+
+def _predictions(n=400, seed=0, noise=(0.2, 0.4)):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"object_id": np.arange(n), "split": np.where(np.arange(n) % 2,
+                                                                         "test", "val"),
+                          "z": rng.uniform(0.01, 0.3, n),
+                          "TYPE": rng.choice(["REX", "EXP", "DEV", "SER"], n),
+                          "radius_arcsec": rng.uniform(1, 6, n)})
+    for t, s, lo, hi in zip(TARGETS, noise, (8.5, -12.5), (11.5, -9.0), strict=True):
+        frame[t] = rng.uniform(lo, hi, n)
+        frame[t + "_pred"] = frame[t] + rng.normal(0, s, n)
+        # MC sigma underestimates the true scatter by a factor 3
+        frame[t + "_mc_mean"] = frame[t + "_pred"]
+        frame[t + "_mc_std"] = s / 3
+    return frame
+
+
+def test_metrics_table_and_groups():
+    pred = _predictions()
+    table = metrics_table(pred, TARGETS)
+    assert list(table["target"]) == TARGETS and (table["N"] == 200).all()
+    assert table.loc[0, "sigma"] == pytest.approx(0.2, rel=0.15)
+    test = pred[pred["split"] == "test"]
+    assert table.loc[1, "label_std"] == pytest.approx(np.std(test[TARGETS[1]]))
+    assert table.loc[1, "sigma_over_std"] == pytest.approx(
+        table.loc[1, "sigma"] / table.loc[1, "label_std"])
+    groups = grouped_metrics(pred, TARGETS, "z", bins=[0, 0.1, 0.2, 0.35])
+    assert len(groups) == 6 and groups.groupby("target")["N"].sum().eq(200).all()
+    sub = test[(test["z"] > 0.1) & (test["z"] <= 0.2)]
+    row = groups[(groups["target"] == TARGETS[0]) & (groups["group"] == "(0.1, 0.2]")]
+    assert row["MAE"].item() == pytest.approx(
+        np.mean(np.abs(sub[TARGETS[0] + "_pred"] - sub[TARGETS[0]])))
+    types = grouped_metrics(pred, TARGETS, "TYPE")
+    assert sorted(set(types["group"])) == ["DEV", "EXP", "REX", "SER"]
+
+
+def test_binned_sigma_follows_the_paper_bins():
+    truth = np.array([8.1, 8.4, 8.5, 9.2, 9.9])
+    sigma = np.array([0.1, 0.3, 0.5, 0.2, 0.4])
+    b = binned_sigma(truth, sigma, width=0.5)
+    assert list(b["bin_lo"]) == [8.0, 8.5, 9.0, 9.5]
+    assert list(b["N"]) == [3, 0, 1, 1]  # (8.0, 8.5] holds 8.5
+    assert b.loc[0, "mean_sigma"] == pytest.approx(0.3)
+    assert b.loc[0, "std_sigma"] == pytest.approx(np.std([0.1, 0.3, 0.5]))
+
+
+def test_calibration_scale_fixes_underestimated_sigmas():
+    pred = _predictions(n=4000, seed=2)
+    cal = calibration_table(pred, TARGETS)
+    for _, row in cal.iterrows():
+        assert row["scale"] == pytest.approx(3.0, rel=0.1)
+        assert row["within_1sigma_raw"] < 0.35  # 1/3 of the true scatter covers ~26 %
+        assert row["within_1sigma_scaled"] == pytest.approx(0.683, abs=0.04)
+        assert row["within_2sigma_scaled"] == pytest.approx(0.954, abs=0.03)
+    assert coverage([0.0, 0.0], [0.5, 2.0], [1.0, 1.0], 1) == 0.5
+    assert np.isnan(fit_sigma_scale([1.0], [1.0], [0.0]))
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    keras = pytest.importorskip("keras")
+    from galstar.models.galeffnet import build_galeffnet
+
+    keras.utils.set_random_seed(0)
+    return build_galeffnet("efficientnet_b0", input_shape=(32, 32, 3), dense_units=32,
+                           dropout=0.5)
+
+
+def test_mc_dropout_spread_is_nonzero_with_dropout_and_zero_without(tiny_model):
+    from galstar.evaluation.uncertainty import mc_dropout_predict
+
+    x = np.random.default_rng(3).random((6, 32, 32, 3), np.float32)
+    point, mean, std = mc_dropout_predict(tiny_model, [x[:4], x[4:]], passes=10)
+    assert point.shape == mean.shape == std.shape == (6, 2)
+    assert np.all(std > 0)
+    np.testing.assert_allclose(point, tiny_model.predict_on_batch(x), rtol=1e-4, atol=1e-5)
+    _, mean_off, std_off = mc_dropout_predict(tiny_model, [x], passes=5, dropout=False)
+    assert np.all(std_off == 0)
+    np.testing.assert_allclose(mean_off, point, rtol=1e-5, atol=1e-6)
+
+
+def test_baselines_use_the_training_split(tmp_path):
+    from galstar.evaluation.baselines import (
+        load_catalogue,
+        mean_baseline,
+        photometric_features,
+        random_forest_baseline,
+    )
+    from galstar.training.synthetic import write_synthetic_shards
+
+    out = write_synthetic_shards(tmp_path, n_objects=400, n_shards=2, resolution=8, seed=1)
+    cat = load_catalogue(out["tables"], TARGETS)
+    assert cat["kept"].all()
+    feats = photometric_features(cat)
+    np.testing.assert_allclose(feats["g_r"], feats["mag_g"] - feats["mag_r"])
+    np.testing.assert_allclose(feats["mag_r"], 22.5 - 2.5 * np.log10(cat["FLUX_R"]))
+    mean = mean_baseline(cat, TARGETS)
+    train_mean = cat.loc[cat["split"] == "train", TARGETS[0]].mean()
+    np.testing.assert_allclose(mean[TARGETS[0] + "_pred"], train_mean)
+    assert set(mean["split"]) == {"val", "test"}
+    rf = random_forest_baseline(cat, TARGETS, n_estimators=30, seed=0)
+    m_rf, m_mean = metrics_table(rf, TARGETS), metrics_table(mean, TARGETS)
+    # the synthetic catalogue photometry encodes both labels: the forest must win clearly
+    assert (m_rf["MAE"] < 0.5 * m_mean["MAE"]).all()
+
+
+def test_tables_gain_and_figures(tmp_path):
+    from galstar.evaluation import plots
+    from galstar.evaluation.tables import image_gain, table1, table2
+
+    pred = _predictions()
+    mean = pred.copy()
+    for t in TARGETS:
+        mean[t + "_pred"] = pred[t].mean()
+    exp = {"backbone": "efficientnet_b0", "weights": "none", "bands": "grz",
+           "resolution": 64, "ablation": None}
+    abl = {**exp, "bands": "gr", "ablation": {"base": "net", "kind": "bands", "value": "gr"}}
+    t1 = table1({"net": metrics_table(pred, TARGETS), "net-bands-gr": metrics_table(pred, TARGETS),
+                 "baseline-mean": metrics_table(mean, TARGETS)},
+                {"net": exp, "net-bands-gr": abl, "baseline-mean": None})
+    assert list(t1["kind"]) == ["network", "network", "baseline"]
+    assert t1.loc[1, "ablation_of"] == "net"
+    gain = image_gain(t1, "net", ["baseline-mean"], TARGETS)
+    expected = 1 - t1.loc[0, "logM_MAE"] / t1.loc[2, "logM_MAE"]
+    assert gain.loc[0, "MAE_gain"] == pytest.approx(expected) and expected > 0.5
+    t2 = table2(pred, TARGETS, size_bins=[0, 3, 6], redshift_bins=[0, 0.15, 0.35])
+    assert set(t2["by"]) == {"radius_arcsec", "z", "TYPE"}
+    unc = pd.concat([binned_sigma(pred[t], pred[t + "_mc_std"]).assign(target=t)
+                     for t in TARGETS])
+    names = ["pred_vs_ref", "distributions", "uncertainty_fig", "by_size", "by_redshift",
+             "by_type"]
+    paths = {n: tmp_path / f"{n}.png" for n in names}
+    plots.experiment_figures(pred, t2, unc, **paths)
+    plots.ablation_figure(t1, "net", "bands", ["g", "gr", "grz"], tmp_path / "abl.png",
+                          TARGETS)
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [1.0, 0.5], "val_loss": [1.1, 0.7]})
+    plots.plot_learning_curve(history, tmp_path / "lc.png")
+    for p in [*paths.values(), tmp_path / "abl.png", tmp_path / "lc.png"]:
+        assert p.read_bytes()[:4] == b"\x89PNG" and p.stat().st_size > 5000

@@ -643,7 +643,9 @@ def _mpajhu(
         ["specObjID", "plateid", "mjd", "fiberid", "ra", "dec", "primtarget", "targettype",
          "spectrotype", "subclass", "z", "z_err", "z_warning", "v_disp", "sn_median_u",
          "sn_median_g", "sn_median_r", "sn_median_i", "sn_median_z", "e_bv_sfd", "release",
-         "reliable", "bptclass"] + list(est.columns)
+         "reliable", "bptclass"]
+        + [f"{q}_{k}_{stat}" for q in ("lgm", "sfr", "specsfr") for k in ("tot", "fib")
+           for stat in ("p2p5", "p16", "p50", "p84", "p97p5", "avg", "mode", "entropy")]
     )
     galspec = allrows[columns].copy()
     truth_rows = allrows[["specObjID", "source_id", "galaxy_id", "kind", "expected_cut",
@@ -742,7 +744,7 @@ def build_mock_archive(
     pairs["sep_arcsec"] = np.hypot(dra, pairs["DEC"] - pairs["dec"]) * 3600.0
     pairs = pairs.drop(columns=["RA", "DEC", "ra", "dec"]).sort_values(
         ["specObjID", "RELEASE"], ignore_index=True)
-    n_dr9 = pairs.groupby("source_id").size()
+    n_dr9 = records.groupby("source_id").size()
     spectra["n_dr9"] = spectra["source_id"].map(n_dr9).fillna(0).astype(np.int64).to_numpy()
     spectra["has_dr9"] = spectra["n_dr9"] > 0
     spectra = spectra.drop(columns=["sn_median_r"])
@@ -919,10 +921,12 @@ class MockCutoutService:
         self._check(ra, dec, size, pixscale, bands)
         band_idx = ["grz".index(b) for b in bands]
         _, stamps, fwhm = self._scene(ra, dec, int(size), float(pixscale))
-        stamps.flux = stamps.flux[:, band_idx]
-        sigma = np.array([self.pixel_sigma[b] for b in bands])
-        image = render_scene(stamps, int(size), float(pixscale), fwhm[band_idx], sigma,
-                             self._settings())
+        # always rendered in g, r and z: which sources are drawn and how far out is
+        # decided on all three, so a single-band request equals that plane of 'grz'
+        sigma_all = np.array([self.pixel_sigma[b] for b in "grz"])
+        image = render_scene(stamps, int(size), float(pixscale), fwhm, sigma_all,
+                             self._settings())[band_idx]
+        sigma = sigma_all[band_idx]
         key = [self.seed, 13, int(round(np.mod(ra, 360.0) * 1e7)),
                int(round((dec + 90.0) * 1e7)), int(size), int(round(pixscale * 1e6))]
         for k, b in enumerate(bands):

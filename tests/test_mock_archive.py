@@ -322,3 +322,12 @@ def test_truth_maps_see_the_blends(service, tables):
         frac[blended] = np.mean(np.array(vals) > 1e-3)
     # a blend puts neighbour light inside the target's isophote; isolated targets rarely
     assert frac[True] >= 0.9 and frac[False] <= 0.3, frac
+
+
+def test_overview_figure(archive, tmp_path):
+    pytest.importorskip("matplotlib")
+    from galstar.simulate.figures import plot_mock_overview
+
+    out = tmp_path / "overview.png"
+    plot_mock_overview(archive, out, n_cutouts=4, seed=1)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 50_000

@@ -27,3 +27,30 @@ rule simulate_mock_archive:
         "../../envs/data.yaml"
     script:
         "../scripts/simulate_mock_archive.py"
+
+
+if ARCHIVE == "mock":
+    STAGE_TARGETS.append(lambda: ["results/mock/overview.png"])
+
+
+rule plot_mock_overview:
+    input:
+        galaxies=f"{MOCK_ROOT}/truth/galaxies.parquet",
+        universe=f"{MOCK_ROOT}/universe.parquet",
+    output:
+        report(
+            "results/mock/overview.png",
+            caption="../report/mock_overview.rst",
+            category="Mock archive",
+        ),
+    params:
+        n_cutouts=6,
+        seed=cfg("seed"),
+    log:
+        "logs/mock/plot_mock_overview.log",
+    benchmark:
+        "benchmarks/mock/plot_mock_overview.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/plot_mock_overview.py"

@@ -125,7 +125,7 @@ class MockSettings:
     no_dr9_fraction: float = 0.02
     spec_star_fraction: float = 0.015
     qso_fraction: float = 0.01
-    bright_star_fraction: float = 0.01
+    bright_star_fraction: float = 0.03
     depth_mag: dict = field(default_factory=lambda: {"g": 24.0, "r": 23.4, "z": 22.5})
     depth_psf_fwhm_arcsec: float = 1.3
     psf_fwhm_range_arcsec: tuple[float, float] = (1.1, 1.6)

@@ -5,7 +5,7 @@ given correlated properties:
 
 - star formation: a quiescent fraction rising with mass; star-forming galaxies on a main
   sequence (log sSFR ~ -9.6 - 0.35 (log M* - 10), 0.3 dex scatter), quiescent ones near
-  -11.9 with 0.4 dex scatter, clipped to [-13.5, -8];
+  -11.9 with 0.4 dex scatter, 8% in a green valley between them, clipped to [-13.5, -8];
 - dust: A_V rising with mass on the main sequence, ~0.1 for quiescent galaxies;
 - rest-frame g-r and r-z from sSFR, mass and dust, a simple k-correction to the observed
   frame, and the Bell et al. (2003) r-band mass-to-light ratio from g-r;
@@ -127,6 +127,9 @@ def galaxy_properties(
         -11.9 - 0.1 * (logm - 11.0) + rng.normal(0.0, 0.4, m),
         -9.6 - 0.35 * (logm - 10.0) + rng.normal(0.0, 0.3, m),
     )
+    # a sparse green valley: galaxies caught while quenching
+    transition = rng.random(m) < 0.08
+    ssfr = np.where(transition, rng.uniform(-11.4, -10.2, m), ssfr)
     ssfr = np.clip(ssfr, model.ssfr_min + 0.05, model.ssfr_max - 0.05)
     # 0 on the main sequence, 1 when fully quenched: drives colour and profile smoothly.
     quench = np.clip((-ssfr - 9.8) / 2.0, 0.0, 1.0)

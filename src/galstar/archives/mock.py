@@ -838,6 +838,7 @@ class MockCutoutService:
         self._dec = u["dec"].to_numpy()
         self._flux = u[["flux_g", "flux_r", "flux_z"]].to_numpy()
         self._tree = cKDTree(_unit(self._ra, self._dec))
+        self._extent: dict[float, float] = {}
         galaxies = self.root / "truth" / "galaxies.parquet"
         self._blend = None
         if galaxies.exists():
@@ -846,6 +847,11 @@ class MockCutoutService:
 
     def _max_extent_arcsec(self, pixscale: float) -> float:
         """Largest stamp radius any source can have [arcsec] (bounds the neighbour query)."""
+        if pixscale not in self._extent:
+            self._extent[pixscale] = self._compute_max_extent(pixscale)
+        return self._extent[pixscale]
+
+    def _compute_max_extent(self, pixscale: float) -> float:
         settings = self._settings()
         gal = ~self._u["is_point"].to_numpy()
         extent = 0.0

@@ -250,12 +250,16 @@ def _sersic_kimage(n: float, r_e: float, q: float, beta_deg: float, n_fft: int,
     return values * phase_y[:, None] * phase_x[None, :]
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=2048)
 def _moffat_kimage(fwhm: float, beta: float, n_fft: int, pixscale: float,
                    folding_threshold: float, maxk_threshold: float) -> np.ndarray:
-    """Half-plane transform (FFT order) of a unit-flux Moffat on an ``n_fft`` grid."""
+    """Half-plane transform (FFT order) of a unit-flux Moffat on an ``n_fft`` grid.
+
+    Real (the profile is centred and symmetric) and float32: the cache holds one entry
+    per PSF (brick and band) and stamp size, ~100 kB each at the common sizes.
+    """
     gsp = galsim.GSParams(folding_threshold=folding_threshold, maxk_threshold=maxk_threshold)
     psf = galsim.Moffat(beta=beta, fwhm=fwhm, gsparams=gsp)
     dk = 2.0 * np.pi / (n_fft * pixscale)
     k = np.fft.ifftshift(psf.drawKImage(nx=n_fft, ny=n_fft, scale=dk).array)
-    return np.ascontiguousarray(k[:, : n_fft // 2 + 1])
+    return np.ascontiguousarray(k[:, : n_fft // 2 + 1].real, dtype=np.float32)

@@ -208,6 +208,8 @@ def test_population_and_blends_in_the_archive(tables):
     hosts = targets.set_index("galaxy_id").loc[comp["host_id"]]
     assert hosts["is_blend"].mean() >= 0.8
     assert (targets.loc[~targets["is_blend"], "n_overlapping"] == 0).all()
+    assert (targets.loc[~targets["is_blend"], "blend_flux_ratio"] == 0).all()
+    assert (targets.loc[targets["is_blend"], "blend_flux_ratio"] > 0).all()
 
 
 def test_build_is_deterministic_and_rejects_bad_options(tmp_path):

@@ -201,3 +201,13 @@ def test_point_sources_and_skipping():
     assert img.sum(axis=(1, 2)) == pytest.approx([10.0, 20.0, 30.0], rel=2e-3)
     peak = np.unravel_index(np.argmax(img[1]), img[1].shape)
     assert peak == (50, 39)  # row = y - 1, column = x - 1 (nearest pixel centre)
+
+
+def test_isophote_overlap_flux_ratio():
+    xy = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.5], [20.0, 0.0]])
+    iso = np.array([2.0, 1.5, 2.0, 1.0])
+    flux = np.array([100.0, 10.0, 5.0, 50.0])
+    blend, n_over, _, ratio = sky.overlapping_isophotes(xy, iso, np.ones(4), np.zeros(4),
+                                                        np.array([0, 3]), flux=flux)
+    assert blend.tolist() == [True, False] and n_over.tolist() == [2, 0]
+    assert ratio.tolist() == pytest.approx([0.15, 0.0])

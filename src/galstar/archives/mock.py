@@ -312,9 +312,9 @@ def _draw_universe(
         level, psf_ref, s.psf_beta, s.sersic_trunc,
     )
     universe["iso_radius_arcsec"] = iso_all
-    is_blend, n_over, brightest = sky.overlapping_isophotes(
+    is_blend, n_over, brightest, blend_ratio = sky.overlapping_isophotes(
         xy, iso_all, universe["axis_ratio"].to_numpy(), universe["pa_deg"].to_numpy(),
-        np.arange(n_gal),
+        np.arange(n_gal), flux=flux.sum(axis=1),
     )
     truth = galaxies[gal_cols + ["role", "host_id"]].copy()
     truth.insert(0, "galaxy_id", universe["source_id"].to_numpy()[:n_gal])
@@ -326,6 +326,7 @@ def _draw_universe(
     truth["iso_radius_arcsec"] = iso_all[:n_gal]
     truth["is_blend"] = is_blend
     truth["n_overlapping"] = n_over
+    truth["blend_flux_ratio"] = blend_ratio
     truth["blend_neighbour_id"] = np.where(
         brightest >= 0, universe["source_id"].to_numpy()[np.maximum(brightest, 0)], -1
     )
@@ -707,8 +708,9 @@ def build_mock_archive(
     ~2.4x the summed per-pixel noise) of the PSF-free elliptical Sersic profile, or of a
     point source of the same flux at the reference PSF when larger; two isophotes
     overlap when the centres are closer than the sum of the two ellipses' radii along
-    the joining line. ``n_overlapping`` counts such neighbours and
-    ``blend_neighbour_id`` names the largest.
+    the joining line. ``n_overlapping`` counts such neighbours,
+    ``blend_neighbour_id`` names the largest and ``blend_flux_ratio`` is their summed
+    grz flux over the galaxy's (to score with a stricter, flux-weighted definition).
 
     ``truth/spectra.parquet`` (one row per MPA-JHU row): ``specObjID``, ``source_id``,
     ``galaxy_id`` (-1 for stars and QSOs), ``kind``, ``injected`` (the defects put in,

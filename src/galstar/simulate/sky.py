@@ -210,7 +210,9 @@ def overlapping_isophotes(
     axis_ratio: np.ndarray,
     pa_deg: np.ndarray,
     targets: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    flux: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Which targets have a neighbour whose isophote overlaps their own.
 
     Two isophotes overlap when their separation is smaller than the sum of the two
@@ -225,6 +227,9 @@ def overlapping_isophotes(
         Isophote size (circularised) and shape of every source (PA east of north).
     targets : (m,) int array
         Indices of the sources to test.
+    flux : (n,) array, optional
+        Fluxes; when given, a fourth array is returned: the summed flux of the
+        overlapping neighbours over the target's flux.
 
     Returns
     -------
@@ -240,6 +245,7 @@ def overlapping_isophotes(
     is_blend = np.zeros(m, dtype=bool)
     n_over = np.zeros(m, dtype=np.int64)
     brightest = np.full(m, -1, dtype=np.int64)
+    ratio = np.zeros(m)
     for k, t in enumerate(targets):
         if iso_radius[t] <= 0:
             continue
@@ -259,4 +265,8 @@ def overlapping_isophotes(
         if n_over[k]:
             is_blend[k] = True
             brightest[k] = int(cand[over][np.argmax(iso_radius[cand][over])])
+            if flux is not None:
+                ratio[k] = float(flux[cand[over]].sum() / flux[t])
+    if flux is not None:
+        return is_blend, n_over, brightest, ratio
     return is_blend, n_over, brightest

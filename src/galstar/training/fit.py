@@ -118,7 +118,8 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=keras.losses.MeanAbsoluteError())
     timer = EpochTimer()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+    # shuffle=False: the dataset reshuffles itself (globally, across shards) every epoch.
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
                      callbacks=[*callbacks, timer, LogEpochs()], verbose=verbose)
     frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in hist.history.items()
                           if k in ("loss", "val_loss")})

@@ -1,0 +1,122 @@
+"""Training throughput: the real input pipeline against the same batches held in memory.
+
+Trains GalEffNet on the preprocessed shards (``results/preprocess`` when present,
+otherwise small synthetic shards in the same format) twice with identical settings:
+once fed by :func:`galstar.training.data.make_dataset` (memory-mapped shards, global
+shuffle, tf.data parallel map / PyDataset), once from the very same images already in
+RAM as numpy arrays. The first epoch of each (graph tracing) is not timed. Writes
+``results/benchmarks/train.json``: images/s of both, their ratio (target >= 0.95: the
+pipeline must never be the bottleneck), the device and whether mixed precision was on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from galstar.io import atomic_path
+from galstar.models.galeffnet import build_galeffnet
+from galstar.training.data import load_split, make_dataset, pixel_scale
+from galstar.training.fit import describe_device, precision_policy
+from galstar.training.scaler import MinMaxScaler
+from galstar.training.synthetic import write_synthetic_shards
+
+TARGETS = ("lgm_fib_p50", "specsfr_fib_p50")
+
+
+class EpochClock(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._t)
+
+
+def images_per_second(model, data, n_images: int, epochs: int, batch_size: int | None,
+                      seed: int) -> float:
+    """Train ``epochs`` epochs; images/s over all but the first (tracing) epoch."""
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(3e-4), loss="mae")
+    clock = EpochClock()
+    if isinstance(data, tuple):
+        model.fit(*data, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0,
+                  callbacks=[clock])
+    else:
+        model.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[clock])
+    return n_images / float(np.median(clock.seconds[1:]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preprocess", default="results/preprocess",
+                        help="Stage 3 directory (synthetic shards when it has no tables)")
+    parser.add_argument("--variant", default="grz-64")
+    parser.add_argument("--backbone", default="efficientnet_b0")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-images", type=int, default=640,
+                        help="training images per epoch (multiple of the batch size)")
+    parser.add_argument("--epochs", type=int, default=3, help="including the untimed first")
+    parser.add_argument("--seed", type=int, default=3407)
+    parser.add_argument("--out", default="results/benchmarks/train.json")
+    args = parser.parse_args(argv)
+
+    root = Path(args.preprocess)
+    tables = sorted(root.glob("shard-*.parquet"))
+    source = str(root)
+    if not tables:
+        tmp = tempfile.mkdtemp(prefix="bench_train_")
+        res = int(args.variant.split("-")[1])
+        written = write_synthetic_shards(tmp, n_objects=int(args.max_images * 1.8),
+                                         n_shards=4, resolution=res, seed=args.seed)
+        tables, root, source = written["tables"], Path(tmp), "synthetic"
+    images = [root / args.variant / Path(t).with_suffix(".npy").name for t in tables]
+    split = load_split(tables, images, "train", TARGETS)
+    n = min(len(split), args.max_images) // args.batch_size * args.batch_size
+    if n == 0:
+        raise SystemExit(f"fewer than one batch of training images in {source}")
+    keep = np.sort(np.random.default_rng(args.seed).choice(len(split), n, replace=False))
+    split.shard, split.row, split.labels = split.shard[keep], split.row[keep], split.labels[keep]
+    split.table = split.table.iloc[keep].reset_index(drop=True)
+    scaled = MinMaxScaler.fit(split.labels, TARGETS).transform(split.labels)
+
+    device = describe_device()
+    policy = precision_policy("auto", device["device"] == "gpu")
+    keras.mixed_precision.set_global_policy(policy)
+
+    def model():
+        keras.utils.set_random_seed(args.seed)
+        return build_galeffnet(args.backbone, input_shape=split.image_shape,
+                               input_scale=pixel_scale(split, seed=args.seed))
+
+    dataset = make_dataset(split, scaled, args.batch_size, shuffle=True, seed=args.seed)
+    pipeline = images_per_second(model(), dataset, n, args.epochs, None, args.seed)
+    in_memory = (split.gather(np.arange(n)), scaled)
+    memory = images_per_second(model(), in_memory, n, args.epochs, args.batch_size, args.seed)
+
+    result = {
+        "source": source, "variant": args.variant, "backbone": args.backbone,
+        "batch_size": args.batch_size, "images_per_epoch": n, "timed_epochs": args.epochs - 1,
+        "pipeline_images_per_s": round(pipeline, 2), "in_memory_images_per_s": round(memory, 2),
+        "ratio": round(pipeline / memory, 4), "target_ratio": 0.95,
+        "backend": device["backend"], "device": device["device"], "device_name": device["name"],
+        "mixed_precision": policy != "float32", "precision_policy": policy,
+        "cpu_count": device["cpu_count"],
+    }
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -224,8 +224,14 @@ def test_build_is_deterministic_and_rejects_bad_options(tmp_path):
         mock.build_mock_archive(tmp_path / "c", 40, 10, 60, 3, denisty_per_deg2=1.0)
     with pytest.raises(ValueError, match="mock.n_galaxies"):
         mock.build_mock_archive(tmp_path / "c", 0, 10, 60, 3)
+    with pytest.raises(ValueError, match="'seed'"):
+        mock.build_mock_archive(tmp_path / "c", 40, 10, 60, -1)
     with pytest.raises(OSError, match="universe.parquet"):
         mock.MockCutoutService(tmp_path / "c")
+    # a rebuild elsewhere on the sky leaves no sweep file of the old geometry behind
+    mock.build_mock_archive(a, 40, 10, 60, 3, patch_center=(201.0, 32.375))
+    assert sorted(p.name for p in a.glob("dr9/*/sweep/*.fits")) == [
+        "sweep-200p030-210p035.fits"] * 2
 
 
 # ------------------------------------------------------------------ cutouts

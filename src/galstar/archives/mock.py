@@ -728,6 +728,8 @@ def build_mock_archive(
                              ("n_field", n_field, 0)):
         if int(value) < low:
             raise ValueError(f"config key 'mock.{name}' must be >= {low}, got {value}")
+    if int(seed) < 0:
+        raise ValueError(f"config key 'seed' must be >= 0, got {seed}")
     root = Path(root)
     universe, gal_truth, geometry = _draw_universe(
         int(n_galaxies), int(n_field), int(n_stars), int(seed), settings)
@@ -752,6 +754,11 @@ def build_mock_archive(
     spectra = spectra.drop(columns=["sn_median_r"])
 
     sweeps = _write_sweeps(dr9, root)
+    # sweep files of an earlier build with another geometry must not be picked up
+    for stale in sorted(root.glob("dr9/*/sweep/sweep-*.fits")):
+        if str(stale.relative_to(root)) not in sweeps:
+            stale.unlink()
+            log.info("removed stale sweep file %s", stale)
     meta = {
         "seed": int(seed),
         "settings": asdict(settings),

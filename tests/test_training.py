@@ -81,6 +81,32 @@ def test_expand_experiments_rejects_missing_keys_and_unknown_base():
                                                                        "bands": ["g"]}})
 
 
+def test_workflow_helpers_follow_the_experiments():
+    import re
+    from types import SimpleNamespace
+
+    from galstar.training.workflow import (
+        evaluation_targets_function,
+        experiment_images,
+        experiment_setting,
+        name_regex,
+    )
+
+    exps = expand_experiments({"experiments": {"a.1": {**BASE, "threads": 3}},
+                               "ablations": {"base": "a.1", "bands": ["gr"]}})
+    regex = name_regex(exps)
+    assert re.fullmatch(regex, "a.1-bands-gr") and not re.fullmatch(regex, "a11")
+    assert not re.fullmatch(name_regex([]), "")
+    wc = SimpleNamespace(experiment="a.1-bands-gr")
+    assert experiment_images(exps, ["shard-000", "shard-001"])(wc) == [
+        "results/preprocess/gr-64/shard-000.npy", "results/preprocess/gr-64/shard-001.npy"]
+    assert experiment_setting(exps, "threads")(wc) == 3
+    targets = evaluation_targets_function(exps, ["pred_vs_ref"])()
+    assert "results/figures/a.1-bands-gr/pred_vs_ref.png" in targets
+    assert "results/figures/ablation_bands.png" in targets
+    assert "results/figures/ablation_resolution.png" not in targets
+
+
 # --- input pipeline -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

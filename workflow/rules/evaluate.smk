@@ -1,6 +1,8 @@
 # Stage 4b: predictions, metrics, uncertainty, baselines and Table 1 (compute only;
 # figures are in report.smk). Paths: docs/contracts.md, Stage 4.
 
+from galstar.training.workflow import EXPERIMENT_FIGURES, evaluation_targets_function
+
 EVALUATION = cfg("evaluation")
 REFERENCE = EVALUATION["reference"]
 BASELINES = list(EVALUATION["baselines"])
@@ -16,33 +18,8 @@ REFERENCE_TARGETS = list(task_targets(EXPERIMENTS[REFERENCE]["task"]))
 TABLE1_ROWS = list(EXPERIMENTS) + [f"baseline-{b}" for b in BASELINES]
 
 
-def ablation_kinds():
-    """Ablation figures to draw: a kind with at least one generated experiment."""
-    return [
-        kind
-        for kind in ("bands", "resolution")
-        if any((e["ablation"] or {}).get("kind") == kind for e in EXPERIMENTS.values())
-    ]
-
-
-def evaluation_targets():
-    """Final outputs of training, evaluation and the report figures (rule all)."""
-    targets = ["results/metrics/table1.csv", "results/metrics/image_gain.csv"]
-    for name in EXPERIMENTS:
-        targets += [
-            f"results/models/{name}/learning_curve.png",
-            f"results/metrics/{name}.csv",
-            f"results/metrics/{name}/calibration.csv",
-        ]
-        targets += expand(
-            "results/figures/{experiment}/{figure}.png",
-            experiment=name,
-            figure=EXPERIMENT_FIGURES,
-        )
-    targets += expand("results/figures/ablation_{kind}.png", kind=ablation_kinds())
-    return targets
-
-
+# rule all requests these (tables, per-experiment figures, ablation figures).
+evaluation_targets = evaluation_targets_function(EXPERIMENTS, EXPERIMENT_FIGURES)
 STAGE_TARGETS.append(evaluation_targets)
 
 
@@ -51,7 +28,7 @@ rule predict:
         model="results/models/{experiment}/model.keras",
         scaler="results/models/{experiment}/scaler.json",
         tables=shard_paths("results/preprocess/{shard}.parquet"),
-        images=experiment_images,
+        images=EXPERIMENT_IMAGES,
     output:
         "results/predictions/{experiment}.parquet",
     wildcard_constraints:
@@ -60,10 +37,10 @@ rule predict:
         mc_passes=cfg("evaluation", "mc_passes"),
         batch_size=cfg("evaluation", "predict_batch_size"),
         seed=cfg("seed"),
-    threads: experiment_setting("threads")
+    threads: experiment_setting(EXPERIMENTS, "threads")
     resources:
-        gpu=experiment_setting("gpu"),
-        mem_mb=experiment_setting("mem_mb"),
+        gpu=experiment_setting(EXPERIMENTS, "gpu"),
+        mem_mb=experiment_setting(EXPERIMENTS, "mem_mb"),
     log:
         "logs/predict/{experiment}.log",
     benchmark:

@@ -1,13 +1,5 @@
 # Stage 4c: figures (plotting only: each rule reads tables that compute rules wrote).
 
-EXPERIMENT_FIGURES = [
-    "pred_vs_ref",
-    "distributions",
-    "uncertainty",
-    "by_size",
-    "by_redshift",
-    "by_type",
-]
 # x-axis order of the ablation figures (paper Figs 11 and 12).
 ABLATION_ORDER = {
     "bands": ["g", "r", "z", "gr", "gz", "rz", "grz"],
@@ -38,28 +30,54 @@ rule plot_learning_curve:
         "../scripts/plot_learning_curve.py"
 
 
-def _figure(name, caption, label):
-    return report(
-        f"results/figures/{{experiment}}/{name}.png",
-        caption=f"../report/{caption}.rst",
-        category="Training and evaluation",
-        subcategory="{experiment}",
-        labels={"experiment": "{experiment}", "figure": label},
-    )
-
-
 rule plot_experiment:
     input:
         predictions="results/predictions/{experiment}.parquet",
         table2="results/metrics/{experiment}/table2.csv",
         uncertainty="results/metrics/{experiment}/uncertainty_bins.csv",
     output:
-        pred_vs_ref=_figure("pred_vs_ref", "fig_pred_vs_ref", "Fig. 7: predicted vs reference"),
-        distributions=_figure("distributions", "fig_distributions", "Fig. 8: distributions"),
-        uncertainty=_figure("uncertainty", "fig_uncertainty", "Fig. 9: MC-dropout sigma"),
-        by_size=_figure("by_size", "fig_by_size", "Fig. 13: by galaxy size"),
-        by_redshift=_figure("by_redshift", "fig_by_redshift", "Fig. 14: by redshift"),
-        by_type=_figure("by_type", "fig_by_type", "Fig. 15: by DR9 TYPE"),
+        pred_vs_ref=report(
+            "results/figures/{experiment}/pred_vs_ref.png",
+            caption="../report/fig_pred_vs_ref.rst",
+            category="Training and evaluation",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "Fig. 7: predicted vs reference"},
+        ),
+        distributions=report(
+            "results/figures/{experiment}/distributions.png",
+            caption="../report/fig_distributions.rst",
+            category="Training and evaluation",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "Fig. 8: distributions"},
+        ),
+        uncertainty=report(
+            "results/figures/{experiment}/uncertainty.png",
+            caption="../report/fig_uncertainty.rst",
+            category="Training and evaluation",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "Fig. 9: MC-dropout sigma"},
+        ),
+        by_size=report(
+            "results/figures/{experiment}/by_size.png",
+            caption="../report/fig_by_size.rst",
+            category="Training and evaluation",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "Fig. 13: by galaxy size"},
+        ),
+        by_redshift=report(
+            "results/figures/{experiment}/by_redshift.png",
+            caption="../report/fig_by_redshift.rst",
+            category="Training and evaluation",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "Fig. 14: by redshift"},
+        ),
+        by_type=report(
+            "results/figures/{experiment}/by_type.png",
+            caption="../report/fig_by_type.rst",
+            category="Training and evaluation",
+            subcategory="{experiment}",
+            labels={"experiment": "{experiment}", "figure": "Fig. 15: by DR9 TYPE"},
+        ),
     wildcard_constraints:
         experiment=EXPERIMENT_REGEX,
     params:

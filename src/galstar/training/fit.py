@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 
 def describe_device() -> dict[str, Any]:
     """Which accelerator Keras will use: backend, device kind and name."""
-    devices = keras.distribution.list_devices()
+    try:
+        devices = keras.distribution.list_devices()
+    except (NotImplementedError, RuntimeError, ValueError):  # backends without the API
+        devices = ["cpu:0"]
     gpus = [d for d in devices if d.lower().startswith("gpu")]
     name = platform.processor() or platform.machine()
     if gpus and shutil.which("nvidia-smi"):

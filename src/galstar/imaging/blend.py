@@ -33,6 +33,10 @@ __all__ = [
     "estimate_background",
     "count_sources_photutils",
     "count_regions_connectivity",
+    "kernel_noise_factor",
+    "min_prominence",
+    "significant_components",
+    "smoothed_flux",
 ]
 
 
@@ -56,6 +60,9 @@ class BlendConfig:
         Side of the (odd) kernel array, px.
     min_region_px : int
         Connectivity pass: a region counts only if it has more pixels than this.
+    peak_nsigma : float
+        A deblended component counts only if its peak rises this many times the
+        smoothed sky noise above the saddle joining it to the rest of the target.
     """
 
     nsigma: float = 1.5
@@ -65,6 +72,7 @@ class BlendConfig:
     kernel_fwhm_px: float = 3.0
     kernel_size_px: int = 5
     min_region_px: int = 3
+    peak_nsigma: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,61 @@ def estimate_background(flux: np.ndarray, source_pixels: np.ndarray) -> Backgrou
     return BackgroundEstimate(level=level, rms=max(rms, 1e-12))
 
 
+def kernel_noise_factor(fwhm: float, size: int) -> float:
+    """RMS of white noise after smoothing with the unit-sum kernel, per unit input RMS."""
+    k = _kernel(float(fwhm), int(size))
+    return float(np.sqrt(np.sum(k.astype(np.float64) ** 2)))
+
+
+def significant_components(
+    smooth: np.ndarray,
+    labels: np.ndarray,
+    min_prominence: float,
+) -> int:
+    """Components of a deblended segment that are real peaks, not noise bumps.
+
+    Multi-thresholding splits a segment at every saddle point, however shallow: in a
+    large, low-surface-brightness galaxy a noise bump on the smooth body is a local
+    maximum and becomes a component. What tells a neighbour from a bump is how far its
+    peak rises above the saddle that joins it to the rest of the segment (its
+    prominence), in units of the smoothed sky noise: a bump rises by a few sigma, a
+    galaxy holding a tenth of the target's flux by tens of sigma. The brightest
+    component always counts (it is the target, or dominates it).
+
+    Parameters
+    ----------
+    smooth : numpy.ndarray
+        (H, W) smoothed, background-subtracted flux.
+    labels : numpy.ndarray
+        (H, W) int labels of the components of one deblended segment (0 = outside).
+    min_prominence : float
+        Smallest rise of a component's peak above its highest boundary pixel with the
+        other components (same units as ``smooth``).
+
+    Returns
+    -------
+    int
+        1 + the number of other components whose prominence reaches ``min_prominence``
+        (0 when ``labels`` is empty).
+    """
+    ids = np.unique(labels)
+    ids = ids[ids != 0]
+    if ids.size <= 1:
+        return int(ids.size)
+    peaks = np.array([smooth[labels == k].max() for k in ids])
+    order = np.argsort(peaks)[::-1]
+    count = 1
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+    for i in order[1:]:
+        own = labels == ids[i]
+        others = (labels != 0) & ~own
+        touching = own & (cv2.dilate(others.astype(np.uint8), cross) > 0)
+        saddle = float(smooth[touching].max()) if touching.any() else 0.0
+        if peaks[i] - saddle >= min_prominence:
+            count += 1
+    return count
+
+
 def count_sources_photutils(
     flux: np.ndarray,
     mask: np.ndarray,
@@ -122,12 +185,17 @@ def count_sources_photutils(
     rows: slice,
     cols: slice,
 ) -> tuple[int, np.ndarray]:
-    """Deblended components of the target, and neighbours to mask, inside the mask.
+    """Significant components of the target, and neighbours to mask, inside the mask.
 
-    A source whose segment does not touch the target's (the one at the cutout centre)
-    is a neighbour inside the enlarged ellipse, not a blend: its isophote does not
-    overlap the target's. Its pixels are returned so the caller can mask them. The
-    target's segment is deblended; more than one component = blended.
+    The background-subtracted flux inside the mask (bounding box only) is smoothed with
+    the Gaussian kernel and segmented at ``nsigma`` x the sky RMS (``detect_sources``,
+    ``npixels`` connected pixels). A segment that does not touch the target's (the one
+    at the cutout centre) is a neighbour inside the enlarged ellipse, not a blend: its
+    isophote does not overlap the target's. Its pixels are returned so the caller can
+    mask them. The target's segment is deblended (``deblend_sources`` with ``nlevels``
+    and ``contrast``), and a component counts only when its peak rises
+    ``peak_nsigma`` x the smoothed sky noise above the saddle joining it to the rest
+    (see :func:`significant_components`). More than one = blended.
 
     Parameters
     ----------
@@ -145,15 +213,12 @@ def count_sources_photutils(
     Returns
     -------
     (int, numpy.ndarray)
-        Components of the target after deblending (0 when nothing passes the
-        threshold), and an (H, W) bool map of neighbour pixels (grown by 2 px).
+        Significant components of the target (0 when nothing passes the threshold),
+        and an (H, W) bool map of neighbour pixels (grown by 2 px).
     """
     neighbours = np.zeros(mask.shape, dtype=bool)
     inside = mask[rows, cols]
-    data = np.where(inside, flux[rows, cols] - np.float32(background.level), 0.0)
-    data = data.astype(np.float32)
-    kernel = _kernel(float(config.kernel_fwhm_px), int(config.kernel_size_px))
-    smooth = cv2.filter2D(data, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    smooth = smoothed_flux(flux, mask, background, config, rows, cols)
     threshold = config.nsigma * background.rms
     segm = detect_sources(smooth, threshold, n_pixels=config.npixels, mask=~inside)
     if segm is None:
@@ -170,10 +235,13 @@ def count_sources_photutils(
     if others.any():
         grown = cv2.dilate(others.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         neighbours[rows, cols] = grown & (labels != target)
-    # Multi-thresholding can split a segment only into parts that each hold a local
-    # maximum (>= its 8 neighbours); with one such pixel the answer is 1 without it.
+    # A second component needs a local maximum (>= its 8 neighbours) whose value
+    # exceeds the detection threshold by the prominence it must reach: without two
+    # such pixels deblending cannot find a significant component, and is skipped.
+    cut = min_prominence(background, config)
     in_target = labels == target
-    peaks = (smooth >= cv2.dilate(smooth, np.ones((3, 3), np.uint8))) & in_target
+    peaks = ((smooth >= cv2.dilate(smooth, np.ones((3, 3), np.uint8))) & in_target
+             & (smooth >= threshold + cut))
     if np.count_nonzero(peaks) <= 1:
         return 1, neighbours
     if segm.n_labels > 1:
@@ -182,7 +250,34 @@ def count_sources_photutils(
         smooth, segm, n_pixels=config.npixels, n_levels=config.nlevels,
         contrast=config.contrast, progress_bar=False,
     )
-    return int(deblended.n_labels), neighbours
+    if deblended.n_labels <= 1:
+        return int(deblended.n_labels), neighbours
+    return significant_components(smooth, deblended.data, cut), neighbours
+
+
+def smoothed_flux(
+    flux: np.ndarray,
+    mask: np.ndarray,
+    background: BackgroundEstimate,
+    config: BlendConfig,
+    rows: slice,
+    cols: slice,
+) -> np.ndarray:
+    """Background-subtracted flux inside the mask, smoothed, on the mask's bounding box.
+
+    Pixels outside the mask are zero before smoothing (the kernel sees only what the
+    mask keeps). Returns a float32 array of the bounding box's shape.
+    """
+    inside = mask[rows, cols]
+    data = np.where(inside, flux[rows, cols] - np.float32(background.level), 0.0)
+    kernel = _kernel(float(config.kernel_fwhm_px), int(config.kernel_size_px))
+    return cv2.filter2D(data.astype(np.float32), -1, kernel, borderType=cv2.BORDER_CONSTANT)
+
+
+def min_prominence(background: BackgroundEstimate, config: BlendConfig) -> float:
+    """``peak_nsigma`` x the sky RMS of the smoothed flux (nanomaggies per pixel)."""
+    return config.peak_nsigma * background.rms * kernel_noise_factor(
+        config.kernel_fwhm_px, config.kernel_size_px)
 
 
 def count_regions_connectivity(
@@ -193,8 +288,19 @@ def count_regions_connectivity(
     cols: slice,
     tol: float = 1e-4,
     max_iter: int = 100,
+    flux: np.ndarray | None = None,
+    background: BackgroundEstimate | None = None,
 ) -> tuple[int, float]:
     """Connected bright regions of the masked greyscale, re-thresholded inside it.
+
+    The paper's second pass: isodata on the pixels inside the mask only (a higher
+    threshold than the first, set by the target's own light), then OpenCV counts the
+    connected regions larger than ``min_region_px``. In a large low-surface-brightness
+    galaxy that threshold can fall where sky noise still crosses it, and noise specks
+    of a few pixels, barely above it, become regions. With ``flux`` and ``background``
+    given, a region other than the brightest counts only when its smoothed-flux peak
+    rises :func:`min_prominence` above the highest pixel on its outer boundary inside
+    the mask: a second nucleus does, a noise speck does not.
 
     Parameters
     ----------
@@ -203,16 +309,20 @@ def count_regions_connectivity(
     mask : numpy.ndarray
         (H, W) bool, True inside the target's enlarged ellipse.
     config : BlendConfig
-        Uses ``min_region_px``.
+        Uses ``min_region_px`` (and the kernel and ``peak_nsigma`` with ``flux``).
     rows, cols : slice
         Bounding box of ``mask``.
     tol, max_iter : float, int
         Isodata tolerance and iteration bound.
+    flux : numpy.ndarray, optional
+        (H, W) flux image, nanomaggies, for the significance of each region.
+    background : BackgroundEstimate, optional
+        Sky level and RMS of ``flux`` (required with ``flux``).
 
     Returns
     -------
     (int, float)
-        Regions with more than ``min_region_px`` pixels, and the threshold used.
+        Counted regions, and the threshold used.
     """
     inside = mask[rows, cols]
     values = grey[rows, cols]
@@ -220,6 +330,20 @@ def count_regions_connectivity(
         return 0, float("nan")
     t = isodata_threshold(values[inside], tol=tol, max_iter=max_iter).threshold
     binary = ((values > t) & inside).astype(np.uint8)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]  # label 0 is the background
-    return int(np.count_nonzero(areas > config.min_region_px)), float(t)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] > config.min_region_px) + 1
+    if big.size <= 1 or flux is None or background is None:
+        return int(big.size), float(t)
+    sm = smoothed_flux(flux, mask, background, config, rows, cols)
+    peaks = np.array([sm[labels == k].max() for k in big])
+    cut = min_prominence(background, config)
+    ring = np.ones((3, 3), np.uint8)
+    count = 1
+    order = np.argsort(peaks)[::-1]
+    for k, peak in zip(big[order[1:]], peaks[order[1:]], strict=True):
+        own = (labels == k).astype(np.uint8)
+        edge = (cv2.dilate(own, ring) > 0) & (own == 0) & inside
+        base = float(sm[edge].max()) if edge.any() else 0.0
+        if peak - base >= cut:
+            count += 1
+    return count, float(t)

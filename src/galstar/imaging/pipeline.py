@@ -276,6 +276,7 @@ def preprocess_cutout(
     n_regions, _ = count_regions_connectivity(
         grey, mask, config.blend, rows, cols,
         tol=config.threshold_tol, max_iter=config.threshold_max_iter,
+        flux=flux, background=background,
     )
     reason = None
     if n_sources > 1:

@@ -41,6 +41,11 @@ def plot_learning_curve(history: pd.DataFrame, path: str | os.PathLike, title: s
     best = history.loc[history["val_loss"].idxmin()]
     ax.axvline(best["epoch"], color="grey", ls=":", label=f"best (epoch {int(best['epoch'])})")
     ax.set(xlabel="epoch", ylabel="loss (MAE on scaled labels + L2)", title=title)
+    if "val_mae" in history:  # the fit without the L2 penalty
+        ax.plot(history["epoch"], history["mae"], "o--", color="C0", alpha=0.5,
+                label="train MAE")
+        ax.plot(history["epoch"], history["val_mae"], "s--", color="C1", alpha=0.5,
+                label="validation MAE")
     ax.legend()
     _save(fig, path)
 

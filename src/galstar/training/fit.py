@@ -116,16 +116,19 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
     Returns
     -------
     pandas.DataFrame
-        epoch, loss, val_loss, learning_rate, seconds and (if ``n_train``) images_per_s.
+        epoch, loss, val_loss, mae, val_mae (scaled units, without the L2 penalty),
+        learning_rate, seconds and (if ``n_train``) images_per_s.
     """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss=keras.losses.MeanAbsoluteError())
+                  loss=keras.losses.MeanAbsoluteError(),
+                  # the loss includes the L2 penalty; the MAE alone tracks the fit itself
+                  metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
     timer = EpochTimer()
     # shuffle=False: the dataset reshuffles itself (globally, across shards) every epoch.
     hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
                      callbacks=[*callbacks, timer, LogEpochs()], verbose=verbose)
     frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in hist.history.items()
-                          if k in ("loss", "val_loss")})
+                          if k in ("loss", "val_loss", "mae", "val_mae")})
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     frame["learning_rate"] = timer.learning_rate[: len(frame)]
     frame["seconds"] = timer.seconds[: len(frame)]

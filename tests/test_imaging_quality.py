@@ -2,20 +2,26 @@
 
 Targets (issue 3, demo mock): contaminant flux removed >= 0.95 and target flux retained
 >= 0.95 (medians over isolated galaxies), centre failures <= 5 % of isolated galaxies,
-blend recall >= 0.85 at precision >= 0.85. The blend targets are not met against the
-mock's blend definition (overlap of the 1 nmgy/arcsec^2 isophotes, ~2.3 sigma of the
-per-pixel sky noise, which counts neighbours invisible at the masking threshold); they
-are strict xfails so that meeting them is noticed (see the stage report).
+blend recall >= 0.85 at precision >= 0.85. The blend truth is photometric (neighbours'
+flux inside the target's 1 nmgy/arcsec^2 isophote >= 10 % of the target's, see
+``galstar.imaging.quality``), scored over targets with a centre source; the settings are
+the demo config's ``galaxies.preprocess``. The blend targets are not met yet (measured
+on this sample: precision 0.43, recall 0.43 on 7 scored true blends, 6 more lost as
+``no_center_source``); they stay a strict xfail so that meeting them is noticed, and the
+improvement over the paper's settings is asserted.
 """
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from astropy.io import fits
 
+from galstar.imaging.blend import BlendConfig
 from galstar.imaging.pipeline import PreprocessConfig
 from galstar.imaging.quality import TruthCutout, score_cutouts, summarise_quality
 from galstar.io import read_parquet
@@ -23,11 +29,18 @@ from galstar.io import read_parquet
 mock = pytest.importorskip("galstar.archives.mock")
 
 N_GALAXIES = 320
-DEMO_ELLIPSE_SCALE = 1.8  # config/config.yaml galaxies.preprocess.ellipse_scale
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+
+
+def demo_preprocess_config() -> PreprocessConfig:
+    """The demo config's ``galaxies.preprocess`` (less the rule-only keys)."""
+    section = yaml.safe_load(CONFIG.read_text())["galaxies"]["preprocess"]
+    return PreprocessConfig.from_mapping(
+        {k: v for k, v in section.items() if k not in ("quality", "figure")})
 
 
 @pytest.fixture(scope="module")
-def quality(tmp_path_factory):
+def qualities(tmp_path_factory):
     root = tmp_path_factory.mktemp("mock-quality")
     mock.build_mock_archive(root, n_galaxies=N_GALAXIES, n_stars=N_GALAXIES // 2,
                             n_field=3 * N_GALAXIES, seed=11)
@@ -41,9 +54,15 @@ def quality(tmp_path_factory):
         target, contaminant, scalars = service.truth_maps(ra, dec)
         cutouts.append(TruthCutout(int(rec.galaxy_id), cube, target, contaminant,
                                    bool(scalars["is_blend"])))
-    config = PreprocessConfig(ellipse_scale=DEMO_ELLIPSE_SCALE)
-    scores = score_cutouts(cutouts, config)
-    return summarise_quality(scores).set_index("metric")
+    demo = summarise_quality(score_cutouts(cutouts, demo_preprocess_config()))
+    paper = summarise_quality(score_cutouts(
+        cutouts, demo_preprocess_config().with_(blend=BlendConfig())))
+    return demo.set_index("metric"), paper.set_index("metric")
+
+
+@pytest.fixture(scope="module")
+def quality(qualities):
+    return qualities[0]
 
 
 def value(quality, metric):
@@ -64,8 +83,23 @@ def test_centre_source_found_for_isolated_galaxies(quality):
     assert value(quality, "centre_failure_rate") <= 0.05
 
 
-@pytest.mark.xfail(strict=True, reason="mock blend truth = faint-isophote overlap; "
-                   "measured precision ~0.2, recall ~0.3 (see stage report)")
+def test_blend_truth_is_photometric(quality):
+    # Fewer true blends than overlapping isophotes: faint overlaps do not count.
+    assert 5 <= value(quality, "n_true_blends") < value(quality, "n_overlap_flag")
+
+
+def test_blend_detection_better_than_paper_settings(qualities):
+    demo, paper = qualities
+    # Noise fragments of large faint galaxies and neighbours below the truth isophote no
+    # longer count: precision 0.21 -> 0.43 here (0.31 -> 0.44 on a 600-target mock, seed
+    # 5), at no loss of recall.
+    assert value(demo, "blend_precision") >= 1.3 * value(paper, "blend_precision")
+    assert value(demo, "blend_recall") >= value(paper, "blend_recall")
+    assert value(demo, "blend_recall_all") <= value(demo, "blend_recall")
+
+
+@pytest.mark.xfail(strict=True, reason="companions on the target's wing have no saddle "
+                   "to deblend at; measured precision 0.43, recall 0.43 (see module doc)")
 def test_blend_detection_against_truth(quality):
     assert value(quality, "blend_recall") >= 0.85
     assert value(quality, "blend_precision") >= 0.85

@@ -85,3 +85,14 @@ def test_input_scale_and_mc_split_reproduce_the_full_model():
     split = keras.ops.convert_to_numpy(head(features.predict_on_batch(x), training=False))
     np.testing.assert_allclose(split, direct, rtol=1e-5, atol=1e-5)
     keras.backend.clear_session()
+
+
+def test_bn_momentum_reaches_every_backbone_batchnorm():
+    model = build_galeffnet("efficientnet_b0", input_shape=(32, 32, 3), dense_units=8,
+                            bn_momentum=0.9)
+    body = model.get_layer("efficientnetb0")
+    norms = [la for la in body.layers if isinstance(la, keras.layers.BatchNormalization)]
+    assert len(norms) > 40 and all(la.momentum == 0.9 for la in norms)
+    with pytest.raises(ValueError, match="bn_momentum"):
+        build_galeffnet("efficientnet_b0", input_shape=(32, 32, 3), bn_momentum=1.0)
+    keras.backend.clear_session()

@@ -84,6 +84,7 @@ def build_galeffnet(
     dense_units: int = 1024,
     l2: float = 1e-3,
     input_scale: Sequence[float] | None = None,
+    bn_momentum: float | None = None,
 ) -> keras.Model:
     """Build GalEffNet: input scaling, backbone (General Feature Extraction), PFeatX head.
 
@@ -105,6 +106,10 @@ def build_galeffnet(
     input_scale : sequence of float, optional
         Per-channel factor mapping image units onto the 0-255 range the backbones
         expect (see :func:`galstar.training.data.pixel_scale`). Default 1.
+    bn_momentum : float, optional
+        Momentum of the backbone's batch-normalisation moving statistics (keras: 0.99).
+        Training from scratch on a few thousand images, 0.99 lets the inference-mode
+        statistics lag the weights by ~100 steps (validation loss spikes); 0.9 follows.
 
     Returns
     -------
@@ -126,7 +131,15 @@ def build_galeffnet(
     size = (max(height, MIN_BACKBONE_SIZE), max(width, MIN_BACKBONE_SIZE), 3)
     offset = [-m for m in _CAFFE_MEANS] if backbone.startswith("resnet") else [0.0] * 3
     x = keras.layers.Rescaling(scale=scale, offset=offset, name="input_scale")(x)
-    features = _build_backbone(backbone, weights, size)(x)
+    body = _build_backbone(backbone, weights, size)
+    if bn_momentum is not None:
+        if not 0.0 < bn_momentum < 1.0:
+            raise ValueError(f"config experiments.<name>.bn_momentum must be in (0, 1), "
+                             f"got {bn_momentum}")
+        for layer in body.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = float(bn_momentum)
+    features = body(x)
     x = keras.layers.GlobalAveragePooling2D(name=FEATURES)(features)
     x = keras.layers.Dropout(dropout, name=DROPOUT)(x)
     x = keras.layers.Dense(

@@ -200,7 +200,8 @@ def train_experiment(
             experiment["backbone"], input_shape=train.image_shape, n_outputs=len(targets),
             weights=experiment["weights"], dropout=float(experiment["dropout"]),
             dense_units=int(experiment.get("dense_units", 1024)),
-            l2=float(experiment.get("l2", 1e-3)), input_scale=input_scale)
+            l2=float(experiment.get("l2", 1e-3)), input_scale=input_scale,
+            bn_momentum=experiment.get("bn_momentum"))
         history = fit_model(model, train_ds, val_ds, epochs=int(experiment["epochs"]),
                             learning_rate=float(experiment["learning_rate"]),
                             callbacks=build_callbacks(experiment), n_train=len(train),

@@ -61,6 +61,7 @@ def test_expand_experiments_merges_defaults_and_generates_ablations():
     assert gr["ablation"] == {"base": "galeffnet", "kind": "bands", "value": "gr"}
     assert exps["galeffnet-res-16"]["resolution"] == 16
     assert base["ablation"] is None
+    assert base["gpu"] == 0 and base["mem_mb"] > 0  # scheduling defaults
 
 
 @pytest.mark.parametrize("change, match", [

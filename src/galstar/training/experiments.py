@@ -30,6 +30,9 @@ TASKS: dict[str, tuple[str, ...]] = {
     "mass_ssfr": ("lgm_fib_p50", "specsfr_fib_p50"),
 }
 
+#: Scheduling defaults (config ``training`` or the experiment may override them).
+RESOURCE_DEFAULTS = {"gpu": 0, "threads": 1, "mem_mb": 4000, "runtime": 60}
+
 REQUIRED = ("task", "backbone", "weights", "bands", "resolution", "epochs", "batch_size",
             "learning_rate", "dropout")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -95,7 +98,7 @@ def expand_experiments(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         Experiment name -> complete settings, with ``name`` and ``ablation``
         (None, or ``{"base", "kind", "value"}``) added.
     """
-    defaults = config.get("training") or {}
+    defaults = {**RESOURCE_DEFAULTS, **(config.get("training") or {})}
     declared = config.get("experiments") or {}
     experiments: dict[str, dict[str, Any]] = {}
     for name, settings in declared.items():

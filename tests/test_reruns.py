@@ -17,6 +17,7 @@ import pytest
 import yaml
 from slurm.workflow import (
     REPO,
+    cluster_jobs,
     copy_workflow,
     job_counts,
     mark_complete,
@@ -126,12 +127,17 @@ def test_paper_scale_plan_is_fast_and_small(tmp_path):
     """
     workdir = copy_workflow(tmp_path)
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
-    proc = snakemake(workdir, "-n", "--configfile", "config/paper.yaml")
+    proc = snakemake(workdir, "-n", "--workflow-profile", "profiles/slurm",
+                     "--configfile", "config/paper.yaml")
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     counts = job_counts(proc.stdout + proc.stderr)
-    print(f"paper-scale dry run: {cpu:.1f} s CPU, {wall:.1f} s wall, {counts['total']} jobs")
+    submitted = cluster_jobs(proc.stdout + proc.stderr)
+    print(f"paper-scale dry run: {cpu:.1f} s CPU, {wall:.1f} s wall, {counts['total']} jobs, "
+          f"{submitted} SLURM jobs")
     assert cpu < PAPER_PLAN_SECONDS, f"paper-scale dry run used {cpu:.1f} s of CPU"
     assert wall < 3 * PAPER_PLAN_SECONDS, f"paper-scale dry run took {wall:.1f} s"
     assert 0 < counts["total"] <= PAPER_MAX_JOBS, counts
+    # Grouping must pay off: far fewer submissions than jobs (rule all runs locally).
+    assert 0 < submitted < 0.8 * counts["total"], (submitted, counts)

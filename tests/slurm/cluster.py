@@ -38,8 +38,9 @@ GPU_MODEL = "testgpu"  # the type of the node's fake GPU (gres.conf)
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 CONFIGLESS_DIR = Path("/run/slurm/conf")
 # The SLURM executor plugin first checks job status after 40 s by default and only trusts
-# squeue when finished jobs stay visible for 3x that (MinJobAge >= 120 s); keep them 300 s.
-MIN_JOB_AGE_S = 300
+# squeue when finished jobs stay visible for 3x that (MinJobAge >= 120 s). The tests also
+# read every finished job back from the controller after the whole run: keep them an hour.
+MIN_JOB_AGE_S = 3600
 
 
 @dataclass

@@ -125,3 +125,14 @@ def mark_complete(workdir: Path, *args: str, env: dict[str, str] | None = None) 
             else:
                 target.mkdir(parents=True, exist_ok=True)
     snakemake(workdir, "--touch", "--forceall", "--cores", "1", "--quiet", *args, env=env)
+
+
+def cluster_jobs(dry_run_log: str) -> int:
+    """How many jobs a dry run would submit to a cluster: ungrouped jobs plus one per group
+    job (a group job's members are indented under its header). ``rule all`` only gathers
+    inputs and runs locally."""
+    lines = dry_run_log.splitlines()
+    singles = sum(1 for line in lines if re.match(r"^rule \w+:$", line) and line != "rule all:")
+    groups = sum(1 for line in lines if re.search(r"\] Group job \S+ \(jobs in", line)
+                 or line.startswith("Group job "))
+    return singles + groups

@@ -1,0 +1,130 @@
+"""End to end on a real SLURM controller: the tiny pipeline through profiles/slurm.
+
+Every job goes through sbatch and is polled with squeue (the profile's status command;
+the test cluster has no accounting). Evidence that the jobs really ran under SLURM comes
+from three independent places: the job ids Snakemake logged at submission, the
+controller's own record of each job (``scontrol show job``: completed, named after this
+run, in this working directory), and the environment the job step itself logged (its
+``SLURM_JOB_ID``). The outputs must equal those of a local run of the same config.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from slurm.cluster import running_cluster
+from slurm.workflow import cluster_jobs, copy_workflow, snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+TINY = Path(__file__).with_name("slurm") / "tiny.yaml"
+# Site knobs of profiles/slurm sized for the 2-CPU test node; everything else (executor,
+# status command, retries, attempt scaling, GPU directives, groups) is the profile as is.
+SITE = {
+    "GALSTAR_SLURM_GPU_PARTITION": "gpu",
+    "GALSTAR_SLURM_TRAIN_CPUS": "2",
+    "GALSTAR_SLURM_TRAIN_MEM_MB": "4000",
+    "GALSTAR_SLURM_MEM_MB": "2000",
+    "GALSTAR_SLURM_MAX_THREADS": "2",
+}
+# Polling: the plugin's first check after 40 s suits a real cluster; here jobs take seconds.
+FAST_POLL = ("--slurm-init-seconds-before-status-checks", "2",
+             "--seconds-between-status-checks", "2")
+SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+)")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with running_cluster(tmp_path_factory.mktemp("slurm")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
+    env = dict(cluster.env, **SITE)
+    env.pop("GALSTAR_SLURM_GPU_MODEL", None)
+    proc = snakemake(
+        workdir, "--workflow-profile", "profiles/slurm", "--configfile", str(TINY),
+        *FAST_POLL, "--slurm-keep-successful-logs", "--verbose", env=env, timeout=1500,
+    )
+    return workdir, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("local-run"))
+    snakemake(workdir, "--workflow-profile", "profiles/local", "--cores", "2",
+              "--configfile", str(TINY), timeout=1500)
+    return workdir
+
+
+def submissions(log: str) -> dict[str, str]:
+    """Snakemake job id -> SLURM job id, from the 'has been submitted' lines."""
+    return dict(SUBMITTED.findall(log))
+
+
+def test_every_job_was_submitted_through_sbatch(slurm_run, tmp_path):
+    workdir, log = slurm_run
+    # What the profile should send to SLURM: every job but `rule all`, groups as one job.
+    fresh = copy_workflow(tmp_path)
+    dry = snakemake(fresh, "-n", "--workflow-profile", "profiles/slurm",
+                    "--configfile", str(TINY))
+    expected = cluster_jobs(dry.stdout + dry.stderr)
+    submitted = submissions(log)
+    assert len(submitted) == expected, f"{len(submitted)} sbatch submissions, planned {expected}"
+    assert len(set(submitted.values())) == len(submitted), "a SLURM job id was reused"
+    assert set(re.findall(r"^localrule (\w+):$", log, flags=re.MULTILINE)) == {"all"}
+
+
+def test_controller_recorded_every_job_as_completed_for_this_run(cluster, slurm_run):
+    workdir, log = slurm_run
+    run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
+    for job_id in submissions(log).values():
+        record = cluster.job(job_id)  # kept by slurmctld for MinJobAge, no sacct needed
+        assert record["JobState"] == "COMPLETED", record
+        assert record["JobName"] == run_id, record
+        assert Path(record["WorkDir"]) == workdir, record
+
+
+def test_each_job_saw_its_slurm_job_id(slurm_run):
+    workdir, log = slurm_run
+    slurm_logs = workdir / ".snakemake" / "slurm_logs"
+    for job_id in submissions(log).values():
+        files = list(slurm_logs.rglob(f"{job_id}.log"))
+        assert len(files) == 1, f"no SLURM log for job {job_id} under {slurm_logs}"
+        # The job step (snakemake --executor slurm-jobstep, verbose) logs its environment.
+        assert f"'SLURM_JOB_ID': '{job_id}'" in files[0].read_text(), files[0]
+
+
+def result_files(workdir: Path) -> dict[str, Path]:
+    root = workdir / "results"
+    return {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# Files whose bytes legitimately differ between two runs: rendered figures and HTML carry
+# timestamps or backend details; everything else must match.
+VOLATILE = (".png", ".html", ".svg", ".pdf")
+
+
+def test_outputs_equal_a_local_run(slurm_run, local_run):
+    workdir, _ = slurm_run
+    on_cluster, local = result_files(workdir), result_files(local_run)
+    assert sorted(on_cluster) == sorted(local)
+    assert on_cluster, "the tiny run produced no results"
+    for name, path in on_cluster.items():
+        other = local[name]
+        if name.endswith(VOLATILE):
+            assert path.stat().st_size > 0, name
+        elif name.endswith(".parquet"):
+            pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(other),
+                                          obj=name)
+        elif name.endswith(".npy"):
+            np.testing.assert_array_equal(np.load(path, allow_pickle=False),
+                                          np.load(other, allow_pickle=False), err_msg=name)
+        else:
+            assert path.read_bytes() == other.read_bytes(), name

@@ -137,9 +137,19 @@ def fit_contour_ellipses(
 
 
 def select_central(
-    fits: list[tuple[Ellipse, int]], centre: tuple[float, float], tolerance_px: float
+    fits: list[tuple[Ellipse, int]],
+    centre: tuple[float, float],
+    tolerance_px: float,
+    contours: list[np.ndarray] | None = None,
 ) -> tuple[Ellipse, int] | None:
     """The fitted ellipse whose centre is nearest ``centre`` and that contains it.
+
+    When no ellipse centre lies within ``tolerance_px`` and ``contours`` are given, the
+    region whose own outer contour contains ``centre`` (``cv2.pointPolygonTest``, the
+    boundary included) is taken instead: a neighbour merged into the target's region
+    pulls the fitted ellipse's centre off the target, and such a target must reach the
+    blend checks rather than be lost as having no centre source. Of several such
+    regions, the one whose ellipse centre is nearest wins.
 
     Parameters
     ----------
@@ -149,6 +159,8 @@ def select_central(
         (x, y) of the target, px (the cutout centre).
     tolerance_px : float
         Largest allowed distance between the ellipse centre and ``centre``, px.
+    contours : list of numpy.ndarray, optional
+        The contours the fits index, for the containment fallback (None = no fallback).
 
     Returns
     -------
@@ -160,6 +172,13 @@ def select_central(
     for ellipse, idx in fits:
         d = math.hypot(ellipse.x - cx, ellipse.y - cy)
         if d <= tolerance_px and d < best_d and ellipse.contains(cx, cy):
+            best, best_d = (ellipse, idx), d
+    if best is not None or contours is None:
+        return best
+    for ellipse, idx in fits:
+        d = math.hypot(ellipse.x - cx, ellipse.y - cy)
+        inside = cv2.pointPolygonTest(contours[idx], (float(cx), float(cy)), False) >= 0
+        if inside and d < best_d:
             best, best_d = (ellipse, idx), d
     return best
 

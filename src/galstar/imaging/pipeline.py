@@ -19,6 +19,7 @@ import numpy as np
 
 from galstar.imaging.blend import (
     BlendConfig,
+    asymmetry_fraction,
     count_regions_connectivity,
     count_sources_photutils,
     estimate_background,
@@ -43,7 +44,8 @@ __all__ = [
 
 #: Reasons ``preprocess_cutout`` can give, in the order the checks run.
 REJECT_REASONS: tuple[str, ...] = (
-    "bad_pixels", "no_center_source", "blended_photutils", "blended_connectivity", "too_large",
+    "bad_pixels", "no_center_source", "blended_photutils", "blended_connectivity",
+    "blended_asymmetry", "too_large",
 )
 
 
@@ -147,7 +149,7 @@ class PreprocessResult:
         Minimum enclosing circle radius of the target's thresholded region, px (NaN
         when no target).
     blended : bool
-        Either blend pass fired.
+        A blend pass fired (with the asymmetry pass on, only when it confirms).
     reject_reason : str or None
         None when kept, else one of ``REJECT_REASONS``.
     threshold : float
@@ -156,6 +158,9 @@ class PreprocessResult:
         Sources found by the photutils pass (-1 when not run).
     n_regions : int
         Regions found by the connectivity pass (-1 when not run).
+    asymmetry : float
+        Residual fraction of the asymmetry pass (companion over target flux, see
+        :func:`galstar.imaging.blend.asymmetry_fraction`; NaN when not run).
     steps : dict or None
         Intermediate images (rgb, grey, binary, contours, target contour index) when
         requested, for figures.
@@ -170,6 +175,7 @@ class PreprocessResult:
     threshold: float = math.nan
     n_sources: int = -1
     n_regions: int = -1
+    asymmetry: float = math.nan
     steps: dict | None = None
 
     @property
@@ -211,8 +217,8 @@ def preprocess_cutout(
     Steps: viewer RGB and greyscale; isodata threshold iterated to convergence; outer
     contours of the binary image and their ellipse fits; the target is the ellipse
     nearest the centre (within ``center_tolerance_px``) that contains the centre;
-    enlarge it by ``ellipse_scale`` and mask outside; photutils and connectivity
-    blend passes inside the mask; enclosing-circle size cut; central crop.
+    enlarge it by ``ellipse_scale`` and mask outside; photutils, connectivity and
+    asymmetry blend passes inside the mask; enclosing-circle size cut; central crop.
 
     Parameters
     ----------
@@ -252,7 +258,7 @@ def preprocess_cutout(
     binary = grey > threshold
     contours = external_contours(binary)
     fits = fit_contour_ellipses(contours, min_semi_axis_px=config.min_semi_axis_px)
-    target = select_central(fits, centre, config.center_tolerance_px)
+    target = select_central(fits, centre, config.center_tolerance_px, contours)
     steps = None
     if keep_steps:
         steps = {"rgb": rgb, "grey": grey, "binary": binary, "contours": contours,
@@ -278,14 +284,22 @@ def preprocess_cutout(
         tol=config.threshold_tol, max_iter=config.threshold_max_iter,
         flux=flux, background=background,
     )
+    asymmetry = math.nan
+    if config.blend.asymmetry_max > 0:
+        asymmetry = asymmetry_fraction(flux, mask, background, config.blend, rows, cols)
+    # With the asymmetry pass on, a neighbour found by the other two is a blend only
+    # when it breaks the target's symmetry by enough flux (see galstar.imaging.blend).
+    confirmed = asymmetry > config.blend.asymmetry_max or config.blend.asymmetry_max <= 0
     reason = None
-    if n_sources > 1:
+    if n_sources > 1 and confirmed:
         reason = "blended_photutils"
-    elif n_regions > 1:
+    elif n_regions > 1 and confirmed:
         reason = "blended_connectivity"
+    elif asymmetry > config.blend.asymmetry_max > 0:
+        reason = "blended_asymmetry"
     elif not radius < config.max_radius_px:
         reason = "too_large"
-    blended = n_sources > 1 or n_regions > 1
+    blended = reason is not None and reason.startswith("blended")
 
     image = None
     if reason is None:
@@ -295,4 +309,4 @@ def preprocess_cutout(
         steps["mask"] = mask
     return PreprocessResult(image, mask, ellipse, radius, blended, reason,
                             threshold=threshold, n_sources=n_sources, n_regions=n_regions,
-                            steps=steps)
+                            asymmetry=asymmetry, steps=steps)

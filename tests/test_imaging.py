@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from galstar.imaging.blend import BlendConfig
 from galstar.imaging.ellipse import Ellipse, ellipse_mask
 from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
 from galstar.imaging.rgb import rgb_to_grey, viewer_rgb
@@ -182,6 +183,43 @@ def test_two_touching_galaxies_are_blended():
     assert result.blended
     assert result.reject_reason in ("blended_photutils", "blended_connectivity")
     assert result.image is None
+
+
+ASYMMETRY = PreprocessConfig(blend=BlendConfig(nsigma=2.3, asymmetry_max=0.05))
+
+
+def test_companion_on_the_wing_is_blended_by_asymmetry():
+    # A companion with ~14 % of the target's flux on its slope: no saddle to deblend at,
+    # but the light left over by the 180 deg rotation is ~10 % of the target's.
+    target = gaussian(75.5, 75.5, 5.0, 3.5, 30.0, 0.5)
+    blend = target + gaussian(83.0, 72.0, 2.5, 2.5, 0.0, 0.2)
+    result = preprocess_cutout(cube_of(blend), ASYMMETRY)
+    assert result.n_sources == 1 and result.n_regions == 1
+    assert result.reject_reason == "blended_asymmetry" and result.blended
+    assert result.asymmetry == pytest.approx(0.1, abs=0.03)
+    # Without the pass the same cutout is kept; the isolated target is symmetric.
+    assert preprocess_cutout(cube_of(blend), PreprocessConfig()).reject_reason is None
+    alone = preprocess_cutout(cube_of(target), ASYMMETRY)
+    assert alone.reject_reason is None and alone.asymmetry < 0.005
+
+
+def test_faint_companion_is_not_a_blend():
+    # ~3 % of the target's flux: real, but too faint to bias its photometry.
+    image = gaussian(75.5, 75.5, 5.0, 3.5, 30.0, 0.5) + gaussian(83.0, 72.0, 1.5, 1.5, 0.0, 0.12)
+    result = preprocess_cutout(cube_of(image), ASYMMETRY)
+    assert result.reject_reason is None and not result.blended
+    assert 0.01 < result.asymmetry < 0.05
+
+
+def test_merged_region_off_centre_reaches_the_blend_check():
+    # A brighter, larger neighbour merges with the target: the region's ellipse centre
+    # lands ~12 px off, but the region contains the centre.
+    image = gaussian(75.5, 75.5, 4.0, 3.0, 0.0, 0.5) + gaussian(90.0, 75.5, 6.0, 5.0, 0.0, 1.0)
+    assert preprocess_cutout(cube_of(image), PreprocessConfig()).reject_reason == (
+        "no_center_source")
+    result = preprocess_cutout(cube_of(image), ASYMMETRY)
+    assert result.ellipse is not None and result.ellipse.x > 80.0
+    assert result.reject_reason == "blended_asymmetry"
 
 
 def test_galaxy_and_bright_star_outside_the_ellipse():

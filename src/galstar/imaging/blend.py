@@ -336,7 +336,7 @@ def asymmetry_fraction(
     rows: slice,
     cols: slice,
     search_px: int = 3,
-) -> float:
+) -> tuple[float, float, float]:
     """Companion flux over target flux, from the residual of a 180 deg rotation.
 
     A flux-weighted adaptation of the CAS asymmetry. On the smoothed,
@@ -374,20 +374,21 @@ def asymmetry_fraction(
 
     Returns
     -------
-    float
-        The residual fraction, >= 0 (0 when the footprint is empty).
+    (float, float, float)
+        The residual fraction (>= 0; 0 when the footprint is empty), and the centre of
+        rotation (x, y) in the cutout's pixels (NaN when the footprint is empty).
     """
     inside = mask[rows, cols]
     sm = smoothed_flux(flux, mask, background, config, rows, cols)
     foot = inside & (sm > config.nsigma * background.rms)
     if not foot.any():
-        return 0.0
+        return 0.0, math.nan, math.nan
     cy = (mask.shape[0] - 1) // 2 - rows.start
     cx = (mask.shape[1] - 1) // 2 - cols.start
     r0, c0 = max(0, cy - search_px), max(0, cx - search_px)
     window = sm[r0:cy + search_px + 1, c0:cx + search_px + 1]
     if window.size == 0:
-        return 0.0
+        return 0.0, math.nan, math.nan
     py, px = np.unravel_index(int(np.argmax(window)), window.shape)
     best = (float(c0 + px), float(r0 + py))
     best_r, total, n_pix = _positive_residual(sm, foot, *best)
@@ -405,7 +406,8 @@ def asymmetry_fraction(
     noise = n_pix * sigma * math.sqrt(2.0) / math.sqrt(2.0 * math.pi)
     residual = max(best_r - noise, 0.0)
     target = total - residual
-    return residual / target if target > 0 else math.inf
+    fraction = residual / target if target > 0 else math.inf
+    return fraction, best[0] + cols.start, best[1] + rows.start
 
 
 def min_prominence(background: BackgroundEstimate, config: BlendConfig) -> float:

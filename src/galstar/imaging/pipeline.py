@@ -258,7 +258,10 @@ def preprocess_cutout(
     binary = grey > threshold
     contours = external_contours(binary)
     fits = fit_contour_ellipses(contours, min_semi_axis_px=config.min_semi_axis_px)
-    target = select_central(fits, centre, config.center_tolerance_px, contours)
+    # A region that contains the centre but whose ellipse a merged neighbour pulls off it
+    # is taken only when the asymmetry pass is on to judge it (else: no centre source).
+    fallback = contours if config.blend.asymmetry_max > 0 else None
+    target = select_central(fits, centre, config.center_tolerance_px, fallback)
     steps = None
     if keep_steps:
         steps = {"rgb": rgb, "grey": grey, "binary": binary, "contours": contours,
@@ -286,7 +289,8 @@ def preprocess_cutout(
     )
     asymmetry = math.nan
     if config.blend.asymmetry_max > 0:
-        asymmetry = asymmetry_fraction(flux, mask, background, config.blend, rows, cols)
+        asymmetry, _, _ = asymmetry_fraction(flux, mask, background, config.blend,
+                                               rows, cols)
     # With the asymmetry pass on, a neighbour found by the other two is a blend only
     # when it breaks the target's symmetry by enough flux (see galstar.imaging.blend).
     confirmed = asymmetry > config.blend.asymmetry_max or config.blend.asymmetry_max <= 0

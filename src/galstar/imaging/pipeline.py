@@ -216,7 +216,8 @@ def preprocess_cutout(
 
     Steps: viewer RGB and greyscale; isodata threshold iterated to convergence; outer
     contours of the binary image and their ellipse fits; the target is the ellipse
-    nearest the centre (within ``center_tolerance_px``) that contains the centre;
+    nearest the centre (within ``center_tolerance_px``) that contains the centre (with
+    the asymmetry pass on, failing that, the region whose contour contains it);
     enlarge it by ``ellipse_scale`` and mask outside; photutils, connectivity and
     asymmetry blend passes inside the mask; enclosing-circle size cut; central crop.
 

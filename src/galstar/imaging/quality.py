@@ -28,8 +28,9 @@ one at its edge), and no detector working at the noise level can or should rejec
 **Which targets are scored.** Precision and recall are computed over the targets on
 which the blend question is asked: those with a centre source (the blend passes run
 before the size cut, so ``too_large`` targets are included). Blends rejected as
-``no_center_source`` (a neighbour pulls the merged isophote's ellipse off the centre)
-are not in that denominator; ``blend_recall_all`` counts them as missed, and
+``no_center_source`` (a neighbour pulls the merged isophote's ellipse off the centre;
+with the asymmetry pass on, the region containing the centre is taken instead, so few
+remain) are not in that denominator; ``blend_recall_all`` counts them as missed, and
 ``blend_rejected_fraction`` is the share of true blends kept out of the training set
 for any reason.
 

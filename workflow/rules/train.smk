@@ -1,6 +1,7 @@
 # Stage 4a: GalEffNet training (docs/contracts.md, Stage 4). One job per experiment; the
 # experiment's whole resolved config is a param, so editing one experiment (say its
-# learning_rate) retrains that experiment only, and never touches preprocessing.
+# learning_rate) retrains that experiment (and the ablations generated from it, which
+# inherit the setting) only, and never touches preprocessing or the baselines.
 
 from galstar.training.experiments import expand_experiments, task_targets
 from galstar.training.workflow import experiment_images, experiment_setting, name_regex

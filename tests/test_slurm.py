@@ -10,14 +10,19 @@ run, in this working directory), and the environment the job step itself logged 
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from slurm.cluster import running_cluster
-from slurm.workflow import cluster_jobs, copy_workflow, snakemake
+from slurm.workflow import REPO, cluster_jobs, copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -44,9 +49,29 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def slurm_run(cluster, tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
-    env = dict(cluster.env, **SITE)
+def workdirs(tmp_path_factory):
+    """Two copies of the workflow and one snapshot of the galstar package, taken together.
+
+    galstar is installed editable, so both runs import the snapshot (PYTHONPATH, exported
+    to the SLURM jobs too): a source edit in the repository while the test runs must not
+    make the two runs differ.
+    """
+    base = tmp_path_factory.mktemp("e2e")
+    code = base / "code"
+    shutil.copytree(REPO / "src" / "galstar", code / "galstar",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return copy_workflow(base / "slurm-run"), copy_workflow(base / "local-run"), code
+
+
+def with_code(env: dict[str, str], code: Path) -> dict[str, str]:
+    paths = [str(code), *filter(None, [env.get("PYTHONPATH")])]
+    return dict(env, PYTHONPATH=os.pathsep.join(paths))
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, workdirs):
+    workdir, _, code = workdirs
+    env = with_code(dict(cluster.env, **SITE), code)
     env.pop("GALSTAR_SLURM_GPU_MODEL", None)
     proc = snakemake(
         workdir, "--workflow-profile", "profiles/slurm", "--configfile", str(TINY),
@@ -56,10 +81,10 @@ def slurm_run(cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("local-run"))
+def local_run(workdirs):
+    _, workdir, code = workdirs
     snakemake(workdir, "--workflow-profile", "profiles/local", "--cores", "2",
-              "--configfile", str(TINY), timeout=1500)
+              "--configfile", str(TINY), env=with_code(dict(os.environ), code), timeout=1500)
     return workdir
 
 
@@ -106,25 +131,53 @@ def result_files(workdir: Path) -> dict[str, Path]:
     return {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-# Files whose bytes legitimately differ between two runs: rendered figures and HTML carry
-# timestamps or backend details; everything else must match.
+# Bytes that legitimately differ between two runs of the same code on the same data:
+# rendered figures/HTML (timestamps, backend details), and wall-clock measurements.
 VOLATILE = (".png", ".html", ".svg", ".pdf")
+
+
+def is_timing(key: str) -> bool:
+    return "seconds" in key or key.endswith("per_s")
+
+
+def without_timing(value):
+    if isinstance(value, dict):
+        return {k: without_timing(v) for k, v in value.items()
+                if not is_timing(str(k)) and k != "shared_object_id"}  # id() of a dtype
+    if isinstance(value, list):
+        return [without_timing(v) for v in value]
+    return value
+
+
+def assert_same_result(name: str, path: Path, other: Path) -> None:
+    if name.endswith(VOLATILE):
+        assert path.stat().st_size > 0 and other.stat().st_size > 0, name
+    elif name.endswith(".parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(other), obj=name)
+    elif name.endswith(".npy"):
+        np.testing.assert_array_equal(np.load(path, allow_pickle=False),
+                                      np.load(other, allow_pickle=False), err_msg=name)
+    elif name.endswith(".csv"):
+        frames = [pd.read_csv(p) for p in (path, other)]
+        frames = [f[[c for c in f.columns if not is_timing(c)]] for f in frames]
+        pd.testing.assert_frame_equal(*frames, obj=name)
+    elif name.endswith((".yaml", ".json")):
+        assert without_timing(yaml.safe_load(path.read_text())) == without_timing(
+            yaml.safe_load(other.read_text())), name
+    elif name.endswith(".keras"):
+        # A zip: the weights must match bit for bit; metadata.json only says when it was saved.
+        with zipfile.ZipFile(path) as ours, zipfile.ZipFile(other) as theirs:
+            assert ours.read("model.weights.h5") == theirs.read("model.weights.h5"), name
+            assert without_timing(json.loads(ours.read("config.json"))) == without_timing(
+                json.loads(theirs.read("config.json"))), name
+    else:
+        assert path.read_bytes() == other.read_bytes(), name
 
 
 def test_outputs_equal_a_local_run(slurm_run, local_run):
     workdir, _ = slurm_run
     on_cluster, local = result_files(workdir), result_files(local_run)
-    assert sorted(on_cluster) == sorted(local)
     assert on_cluster, "the tiny run produced no results"
+    assert sorted(on_cluster) == sorted(local)
     for name, path in on_cluster.items():
-        other = local[name]
-        if name.endswith(VOLATILE):
-            assert path.stat().st_size > 0, name
-        elif name.endswith(".parquet"):
-            pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(other),
-                                          obj=name)
-        elif name.endswith(".npy"):
-            np.testing.assert_array_equal(np.load(path, allow_pickle=False),
-                                          np.load(other, allow_pickle=False), err_msg=name)
-        else:
-            assert path.read_bytes() == other.read_bytes(), name
+        assert_same_result(name, path, local[name])

@@ -256,11 +256,12 @@ def _wait(what: str, ready, cluster: SlurmCluster, timeout: float) -> None:
 
 
 def _start(cluster: SlurmCluster, name: str, args: list[str]) -> None:
-    log = open(cluster.log_dir / f"{name}.stdout.log", "w")  # noqa: SIM115 (lives with proc)
-    cluster.procs[name] = subprocess.Popen(
-        args, env=cluster.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-    )
-    log.close()
+    # The child keeps its own copy of the descriptor; ours can close right away.
+    with open(cluster.log_dir / f"{name}.stdout.log", "w") as log:
+        cluster.procs[name] = subprocess.Popen(
+            args, env=cluster.env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from slurm.cluster import running_cluster
+from slurm.cluster import GPU_PARTITION, running_cluster
 from slurm.workflow import REPO, cluster_jobs, copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -30,7 +30,7 @@ TINY = Path(__file__).with_name("slurm") / "tiny.yaml"
 # Site knobs of profiles/slurm sized for the 2-CPU test node; everything else (executor,
 # status command, retries, attempt scaling, GPU directives, groups) is the profile as is.
 SITE = {
-    "GALSTAR_SLURM_GPU_PARTITION": "gpu",
+    "GALSTAR_SLURM_GPU_PARTITION": GPU_PARTITION,
     "GALSTAR_SLURM_TRAIN_CPUS": "2",
     "GALSTAR_SLURM_TRAIN_MEM_MB": "4000",
     "GALSTAR_SLURM_MEM_MB": "2000",
@@ -109,11 +109,18 @@ def test_every_job_was_submitted_through_sbatch(slurm_run, tmp_path):
 def test_controller_recorded_every_job_as_completed_for_this_run(cluster, slurm_run):
     workdir, log = slurm_run
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
+    network_jobs = 0
     for job_id in submissions(log).values():
         record = cluster.job(job_id)  # kept by slurmctld for MinJobAge, no sacct needed
         assert record["JobState"] == "COMPLETED", record
         assert record["JobName"] == run_id, record
         assert Path(record["WorkDir"]) == workdir, record
+        # train and predict ran on the node's (fake) GPU, requested as the profile says.
+        if record["Comment"].startswith(("rule_train_", "rule_predict_")):
+            network_jobs += 1
+            assert record["TresPerJob"] == "gres:gpu:1", record
+            assert record["Partition"] == GPU_PARTITION, record
+    assert network_jobs == 2, "expected one train and one predict job"
 
 
 def test_each_job_saw_its_slurm_job_id(slurm_run):

@@ -1,5 +1,5 @@
 """Reruns: one stage's config change reruns that stage and its descendants only; --forcerun
-and --until behave as docs/cluster.md ("Rerunning one stage") says; the paper-scale plan
+and --until behave as the README ("Rerunning one stage") says; the paper-scale plan
 is quick and stays in the thousands of jobs.
 
 No pipeline job runs here: the workflow copy is marked complete with ``snakemake --touch``

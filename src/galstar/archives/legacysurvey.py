@@ -29,6 +29,8 @@ __all__ = [
     "parse_sweep_name",
     "sweep_names_covering",
     "sweep_url",
+    "SweepBlock",
+    "iter_sweep_blocks",
     "iter_sweep_rows",
 ]
 
@@ -149,13 +151,112 @@ def sweep_url(base_url: str, region: str, name: str, version: str = "9.0") -> st
     return f"{base_url.rstrip('/')}/{region}/sweep/{version}/{name}"
 
 
+class SweepBlock:
+    """Consecutive rows of a sweep table, memory-mapped; nothing is read until a column is.
+
+    Valid only while the iterator that yielded it is suspended on it (the file is open).
+
+    Attributes
+    ----------
+    start : int
+        First row of the block, counted from the start of the file.
+    """
+
+    def __init__(self, start: int, rows: fits.FITS_rec, names: dict[str, str],
+                 ignore_case: bool) -> None:
+        self.start = start
+        self._rows = rows
+        self._names = names
+        self._ignore_case = ignore_case
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """One column (optionally only ``rows`` of the block) as a native array.
+
+        Numbers become native-endian copies (safe after the file is closed); text becomes
+        stripped ``str`` objects. Multi-dimensional columns keep their trailing axes.
+        """
+        values = np.asarray(self._rows.field(self._names[name.upper() if self._ignore_case
+                                                         else name]))
+        if rows is not None:
+            values = values[rows]
+        if values.dtype.kind in "SU":
+            return np.char.strip(values.astype(str)).astype(object)
+        return values.astype(values.dtype.newbyteorder("="), copy=True)
+
+
+def _sweep_table(hdul: fits.HDUList, path: str | os.PathLike,
+                 hdu: int | None) -> fits.BinTableHDU:
+    if hdu is None:
+        for candidate in hdul:
+            if isinstance(candidate, fits.BinTableHDU):
+                return candidate
+        raise ValueError(f"{path}: no binary table extension (not a DR9 sweep file?)")
+    if len(hdul) <= hdu or not isinstance(hdul[hdu], fits.BinTableHDU):
+        raise ValueError(f"{path}: HDU {hdu} is not a binary table (not a sweep file?)")
+    return hdul[hdu]
+
+
+def iter_sweep_blocks(path: str | os.PathLike, columns: Sequence[str] | None = None,
+                      chunk_rows: int = 100_000, *, ignore_case: bool = False,
+                      hdu: int | None = 1) -> Iterator[tuple[list[str], SweepBlock]]:
+    """Yield ``(columns, block)`` for consecutive memory-mapped row blocks of a sweep file.
+
+    The one sweep reader: the file is memory-mapped and a :class:`SweepBlock` converts
+    only the columns (and rows) asked of it, so memory is bounded by ``chunk_rows``
+    whatever the file size (real sweeps are a few GB).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Sweep FITS file.
+    columns : sequence of str, optional
+        Columns that must exist (default: every scalar column); yielded back, resolved.
+    chunk_rows : int
+        Rows per block.
+    ignore_case : bool
+        Look column names up case-insensitively (``block.column("ra")`` reads ``RA``).
+    hdu : int or None
+        Index of the table HDU; None takes the first binary table extension.
+
+    Raises
+    ------
+    ValueError
+        If ``chunk_rows < 1`` or the file has no such binary table (names the file).
+    KeyError
+        If a column is missing (names the file and the columns).
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    with fits.open(path, memmap=True) as hdul:
+        table = _sweep_table(hdul, path, hdu)
+        if ignore_case:
+            names = {name.upper(): name for name in table.columns.names}
+        else:
+            names = {name: name for name in table.columns.names}
+        if columns is None:
+            columns = [c.name for c in table.columns if math.prod(c.dims or (1,)) == 1]
+        columns = list(columns)
+        missing = [c for c in columns if (c.upper() if ignore_case else c) not in names]
+        if missing:
+            raise KeyError(f"{path}: no column(s) {', '.join(missing)} in the sweep table")
+        n_rows = int(table.header["NAXIS2"])
+        for start in range(0, n_rows, chunk_rows):
+            block = SweepBlock(start, table.data[start:start + chunk_rows], names,
+                               ignore_case)
+            yield columns, block
+
+
 def iter_sweep_rows(path: str | os.PathLike, columns: Sequence[str] | None = None,
                     chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
     """Stream a sweep file as DataFrames of at most ``chunk_rows`` rows.
 
     The file is memory-mapped and only one chunk of the requested columns is converted
     at a time, so memory is bounded by the chunk, whatever the file size (real sweeps
-    are a few GB).
+    are a few GB). Reads through :func:`iter_sweep_blocks` (table in HDU 1, exact
+    column names).
 
     Parameters
     ----------
@@ -172,27 +273,6 @@ def iter_sweep_rows(path: str | os.PathLike, columns: Sequence[str] | None = Non
         Native-endian columns; text columns as stripped ``str``. The index counts rows
         from the start of the file.
     """
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    with fits.open(path, memmap=True) as hdul:
-        if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
-            raise ValueError(f"{path}: HDU 1 is not a binary table (not a sweep file?)")
-        hdu = hdul[1]
-        names = list(hdu.columns.names)
-        if columns is None:
-            columns = [c.name for c in hdu.columns if math.prod(c.dims or (1,)) == 1]
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise KeyError(f"{path}: no column(s) {missing} in the sweep table")
-        n_rows = int(hdu.header["NAXIS2"])
-        for start in range(0, n_rows, chunk_rows):
-            block = hdu.data[start:start + chunk_rows]
-            out = {}
-            for name in columns:
-                values = np.asarray(block[name])
-                if values.dtype.kind in "SU":
-                    values = np.char.strip(values.astype(str)).astype(object)
-                else:
-                    values = values.astype(values.dtype.newbyteorder("="))
-                out[name] = values
-            yield pd.DataFrame(out, index=pd.RangeIndex(start, start + len(block)))
+    for names, block in iter_sweep_blocks(path, columns, chunk_rows):
+        yield pd.DataFrame({name: block.column(name) for name in names},
+                           index=pd.RangeIndex(block.start, block.start + len(block)))

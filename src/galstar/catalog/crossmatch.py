@@ -29,6 +29,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from scipy.spatial import cKDTree
 
+from galstar.archives.legacysurvey import SweepBlock, iter_sweep_blocks
+
 __all__ = [
     "DR9_COLUMNS",
     "DR9_IDENTITY",
@@ -108,46 +110,14 @@ def read_sweep_list(path: str | os.PathLike) -> list[str]:
     return paths
 
 
-def _table_hdu(hdul: fits.HDUList, path: str) -> fits.BinTableHDU:
-    for hdu in hdul:
-        if isinstance(hdu, fits.BinTableHDU):
-            return hdu
-    raise ValueError(f"{path}: no binary table extension (not a DR9 sweep file?)")
-
-
-def _column(block: fits.FITS_rec, name: str, rows: np.ndarray | None = None) -> np.ndarray:
-    """One column of a FITS row block (optionally only ``rows``) as a native array.
-
-    Numbers become native-endian copies (safe after the file is closed); text becomes
-    stripped ``str`` objects.
-    """
-    values = np.asarray(block.field(name))
-    if rows is not None:
-        values = values[rows]
-    if values.dtype.kind in "SU":
-        return np.char.strip(values.astype(str)).astype(object)
-    return values.astype(values.dtype.newbyteorder("="), copy=True)
-
-
 def _iter_blocks(
     path: str, columns: Sequence[str], chunk_rows: int
-) -> Iterator[tuple[int, fits.FITS_rec, dict[str, str]]]:
-    """Yield ``(first_row, rows, names)``: memory-mapped row blocks of a sweep file.
-
-    Nothing is read until a column of a block is accessed; ``names`` maps upper-case
-    column names to the file's spelling.
+) -> Iterator[tuple[list[str], SweepBlock]]:
+    """Memory-mapped row blocks of a sweep file, read the cross-match's way: first binary
+    table extension, case-insensitive column names (the sweep format itself is known to
+    :func:`galstar.archives.legacysurvey.iter_sweep_blocks`).
     """
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    with fits.open(path, memmap=True) as hdul:
-        hdu = _table_hdu(hdul, path)
-        names = {name.upper(): name for name in hdu.columns.names}
-        missing = [c for c in columns if c.upper() not in names]
-        if missing:
-            raise KeyError(f"{path}: missing required DR9 column(s) {', '.join(missing)}")
-        n_rows = int(hdu.header["NAXIS2"])
-        for start in range(0, n_rows, chunk_rows):
-            yield start, hdu.data[start : start + chunk_rows], names
+    return iter_sweep_blocks(path, columns, chunk_rows, ignore_case=True, hdu=None)
 
 
 def iter_sweep_chunks(
@@ -163,8 +133,8 @@ def iter_sweep_chunks(
     KeyError
         If a column is missing (names the file and the column).
     """
-    for start, block, names in _iter_blocks(path, columns, chunk_rows):
-        yield start, {c: _column(block, names[c.upper()]) for c in columns}
+    for _, block in _iter_blocks(path, columns, chunk_rows):
+        yield block.start, {c: block.column(c) for c in columns}
 
 
 def _fill_value(dtype: np.dtype) -> object:
@@ -230,8 +200,8 @@ def match_streaming(
     store: dict[str, np.ndarray] = {}
 
     for file_index, path in enumerate(sweep_paths):
-        for _, block, names in _iter_blocks(path, columns, chunk_rows):
-            ra, dec = _column(block, names["RA"]), _column(block, names["DEC"])
+        for _, block in _iter_blocks(path, columns, chunk_rows):
+            ra, dec = block.column("RA"), block.column("DEC")
             xyz = unit_vectors(ra, dec)
             if not np.isfinite(xyz).all():
                 raise ValueError(f"{path}: non-finite RA/DEC in the sweep file")
@@ -255,7 +225,7 @@ def match_streaming(
             best_file[i] = file_index
             # the other columns are read for the new best rows only
             for c in columns:
-                values = _column(block, names[c.upper()], j)
+                values = block.column(c, j)
                 if c not in store:
                     fill = _fill_value(values.dtype)
                     store[c] = np.full(n, fill, dtype=object if values.dtype.kind == "O"

@@ -204,7 +204,8 @@ def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_p
                                verbose=0, **out)
     history = pd.read_csv(out["history_path"])
     assert list(history["epoch"]) == [1, 2, 3, 4]
-    assert {"mae", "val_mae", "learning_rate"} <= set(history.columns)
+    assert {"mae", "val_mae", "learning_rate", "kept"} <= set(history.columns)
+    assert history["kept"].sum() == 1
     assert (history["val_mae"] < history["val_loss"]).all()  # the loss adds the L2 penalty
     assert history["val_loss"].min() < history["val_loss"].iloc[0]
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]

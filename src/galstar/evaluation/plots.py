@@ -38,8 +38,9 @@ def plot_learning_curve(history: pd.DataFrame, path: str | os.PathLike, title: s
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(history["epoch"], history["loss"], "o-", label="train")
     ax.plot(history["epoch"], history["val_loss"], "s-", label="validation")
-    best = history.loc[history["val_loss"].idxmin()]
-    ax.axvline(best["epoch"], color="grey", ls=":", label=f"best (epoch {int(best['epoch'])})")
+    best = (history[history["kept"].astype(bool)].iloc[0] if "kept" in history
+            else history.loc[history["val_loss"].idxmin()])
+    ax.axvline(best["epoch"], color="grey", ls=":", label=f"kept (epoch {int(best['epoch'])})")
     ax.set(xlabel="epoch", ylabel="loss (MAE on scaled labels + L2)", title=title)
     if "val_mae" in history:  # the fit without the L2 penalty
         ax.plot(history["epoch"], history["mae"], "o--", color="C0", alpha=0.5,

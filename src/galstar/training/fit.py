@@ -117,7 +117,8 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
     -------
     pandas.DataFrame
         epoch, loss, val_loss, mae, val_mae (scaled units, without the L2 penalty),
-        learning_rate, seconds and (if ``n_train``) images_per_s.
+        kept (the epoch whose weights the model holds), learning_rate, seconds and (if
+        ``n_train``) images_per_s.
     """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=keras.losses.MeanAbsoluteError(),
@@ -130,6 +131,11 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
     frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in hist.history.items()
                           if k in ("loss", "val_loss", "mae", "val_mae")})
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    # Early stopping restores the last epoch that beat the best by min_delta, which need
+    # not be the minimum of val_loss: record which epoch's weights the model holds.
+    stopper = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
+    kept = int(frame["val_loss"].idxmin()) if stopper is None else int(stopper.best_epoch)
+    frame["kept"] = frame.index == kept
     frame["learning_rate"] = timer.learning_rate[: len(frame)]
     frame["seconds"] = timer.seconds[: len(frame)]
     if n_train:
@@ -214,7 +220,7 @@ def train_experiment(
     scaler.to_json(scaler_path)
     with atomic_path(history_path) as tmp:
         history.to_csv(tmp, index=False)
-    best = int(history["val_loss"].idxmin())
+    best = int(np.flatnonzero(history["kept"])[0])
     summary = {
         "device": device, "precision": policy, "seed": int(seed),
         "n_train": len(train), "n_val": len(val), "input_scale": input_scale,

@@ -84,6 +84,10 @@ def test_sweep_streaming_returns_every_row_once_with_bounded_memory(tmp_path):
     assert peak < whole_table_bytes / 10, (peak, whole_table_bytes)
     with pytest.raises(KeyError, match="no column"):
         next(iter_sweep_rows(path, ["FLUX_W4"]))
+    # default: every scalar column, text columns included
+    first = next(iter_sweep_rows(path, chunk_rows=10))
+    assert {"OBJID", "RA", "DEC", "TYPE"} <= set(first.columns) and len(first) == 10
+    assert first["TYPE"].tolist()[:5] == ["PSF", "REX", "EXP", "DEV", "SER"]
 
 
 def _sweep_root(root: Path) -> dict[str, bytes]:

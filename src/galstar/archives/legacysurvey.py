@@ -8,7 +8,6 @@ for dec >= 0), one set per region (``north``: BASS/MzLS, ``south``: DECaLS), und
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -237,7 +236,9 @@ def iter_sweep_blocks(path: str | os.PathLike, columns: Sequence[str] | None = N
         else:
             names = {name: name for name in table.columns.names}
         if columns is None:
-            columns = [c.name for c in table.columns if math.prod(c.dims or (1,)) == 1]
+            # Scalar columns only; a text column ("8A") is one string per row.
+            columns = [c.name for c in table.columns
+                       if c.format.repeat == 1 or c.format.format == "A"]
         columns = list(columns)
         missing = [c for c in columns if (c.upper() if ignore_case else c) not in names]
         if missing:

@@ -5,10 +5,14 @@
 import copy
 from pathlib import Path
 
+from galstar.training.experiments import expand_experiments
+
 
 ARCHIVE = config["archive"]
 SHARDS = [f"shard-{i:03d}" for i in range(config["shards"])]
 MOCK_ROOT = config["mock"]["root"]
+# Experiments named in the config plus the ablations generated from them.
+EXPERIMENTS = expand_experiments(config)
 RAW = f"resources/{ARCHIVE}"
 
 
@@ -52,3 +56,19 @@ def all_targets(wildcards):
 
 # Each stage's rule file appends a function returning its final targets.
 STAGE_TARGETS = []
+
+
+def preprocess_quality_shards(n_shards):
+    """The shards the truth scoring samples (the first n: shards are random already)."""
+    return SHARDS[: max(1, min(len(SHARDS), n_shards))]
+
+
+def preprocess_targets():
+    """Final targets of the preprocessing stage (the truth scoring only on the mock)."""
+    targets = [
+        "results/preprocess/reject_counts.csv",
+        "results/preprocess/steps.png",
+    ]
+    if ARCHIVE == "mock":
+        targets.append("results/preprocess/quality.csv")
+    return targets

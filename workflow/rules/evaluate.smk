@@ -47,6 +47,7 @@ rule predict:
     resources:
         gpu=experiment_setting(EXPERIMENTS, "gpu"),
         mem_mb=experiment_setting(EXPERIMENTS, "mem_mb"),
+    retries: 2
     log:
         "logs/predict/{experiment}.log",
     benchmark:

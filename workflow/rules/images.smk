@@ -25,21 +25,7 @@ PREPROCESS_VARIANTS = [
 ]
 
 
-def preprocess_quality_shards():
-    """The shards the truth scoring samples (the first n: shards are random already)."""
-    return SHARDS[: max(1, min(len(SHARDS), PREPROCESS_QUALITY["n_shards"]))]
-
-
-def preprocess_targets():
-    targets = [
-        "results/preprocess/reject_counts.csv",
-        "results/preprocess/steps.png",
-    ]
-    if ARCHIVE == "mock":
-        targets.append("results/preprocess/quality.csv")
-    return targets
-
-
+PREPROCESS_QUALITY_SHARDS = preprocess_quality_shards(PREPROCESS_QUALITY["n_shards"])
 STAGE_TARGETS.append(preprocess_targets)
 
 
@@ -114,8 +100,8 @@ rule preprocess_summary:
 
 rule preprocess_quality:
     input:
-        tables=expand("results/preprocess/{shard}.parquet", shard=preprocess_quality_shards()),
-        manifests=expand(f"{RAW}/cutouts/{{shard}}.parquet", shard=preprocess_quality_shards()),
+        tables=expand("results/preprocess/{shard}.parquet", shard=PREPROCESS_QUALITY_SHARDS),
+        manifests=expand(f"{RAW}/cutouts/{{shard}}.parquet", shard=PREPROCESS_QUALITY_SHARDS),
         archive=mock_archive_marker(),
     output:
         quality=report(
@@ -126,7 +112,8 @@ rule preprocess_quality:
         scores="results/preprocess/quality_scores.parquet",
     params:
         preprocess=PREPROCESS,
-        mock_root=MOCK_ROOT,
+        # the archive root: <root>/skyserver/galSpec.fits
+        mock_root=lambda wildcards, input: str(Path(input.archive).parents[1]),
         max_cutouts=PREPROCESS_QUALITY["max_cutouts"],
         seed=cfg("seed"),
         cutout=cfg("galaxies", "cutout"),

@@ -3,11 +3,8 @@
 # learning_rate) retrains that experiment (and the ablations generated from it, which
 # inherit the setting) only, and never touches preprocessing or the baselines.
 
-from galstar.training.experiments import expand_experiments, task_targets
+from galstar.training.experiments import task_targets
 from galstar.training.workflow import experiment_images, experiment_setting, name_regex
-
-if "EXPERIMENTS" not in globals():  # common.smk normally builds it the same way
-    EXPERIMENTS = expand_experiments(config)
 
 EXPERIMENT_REGEX = name_regex(EXPERIMENTS)
 EXPERIMENT_IMAGES = experiment_images(EXPERIMENTS, SHARDS)
@@ -32,6 +29,8 @@ rule train:
         gpu=experiment_setting(EXPERIMENTS, "gpu"),
         mem_mb=experiment_setting(EXPERIMENTS, "mem_mb"),
         runtime=experiment_setting(EXPERIMENTS, "runtime"),
+    # A node lost mid-epoch or an out-of-memory kill: the profile grows mem/runtime per attempt.
+    retries: 2
     log:
         "logs/train/{experiment}.log",
     benchmark:

@@ -1,11 +1,9 @@
 """Snakemake adapter: fit one baseline (training mean or photometric random forest)."""
 
-import logging
-
 from galstar.evaluation.evaluate import run_baseline
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 run_baseline(
     snakemake.wildcards.baseline,  # noqa: F821
     list(snakemake.input.tables),  # noqa: F821

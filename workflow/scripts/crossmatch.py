@@ -1,11 +1,9 @@
 """Snakemake adapter: Stage 2 cross-match (galstar.catalog.run_crossmatch)."""
 
-import logging
-
 from galstar.catalog import run_crossmatch
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 params = dict(snakemake.params.items())  # noqa: F821
 run_crossmatch(
     snakemake.input.mpa,  # noqa: F821

@@ -3,9 +3,9 @@
 import logging
 
 from galstar.evaluation.evaluate import evaluate_experiment
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 metrics = evaluate_experiment(
     snakemake.input[0],  # noqa: F821
     snakemake.params.evaluation,  # noqa: F821

@@ -1,11 +1,9 @@
 """Snakemake adapter: Stage 1 cutouts of one shard (galstar.archives.acquire.fetch_cutouts)."""
 
-import logging
-
 from galstar.archives.acquire import cutout_source, fetch_cutouts, mock_root_of
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 p = dict(snakemake.params.items())  # noqa: F821
 d, c = p["download"], p["cutout"]
 mock = p["archive"] == "mock"

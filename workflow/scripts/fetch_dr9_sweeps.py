@@ -1,11 +1,9 @@
 """Snakemake adapter: Stage 1 DR9 sweep list (galstar.archives.acquire.fetch_dr9_sweeps)."""
 
-import logging
-
 from galstar.archives.acquire import fetch_dr9_sweeps, mock_root_of
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 p = dict(snakemake.params.items())  # noqa: F821
 d = p["download"]
 mock = p["archive"] == "mock"

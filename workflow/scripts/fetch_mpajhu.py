@@ -1,11 +1,9 @@
 """Snakemake adapter: Stage 1 MPA-JHU rows (galstar.archives.acquire.fetch_mpajhu)."""
 
-import logging
-
 from galstar.archives.acquire import fetch_mpajhu
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 p = dict(snakemake.params.items())  # noqa: F821
 d = p["download"]
 fetch_mpajhu(

@@ -4,9 +4,9 @@ import logging
 
 from galstar.evaluation.predict import predict_experiment
 from galstar.io import write_parquet
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 predictions = predict_experiment(
     snakemake.input.model,  # noqa: F821
     snakemake.input.scaler,  # noqa: F821

@@ -1,11 +1,9 @@
 """Snakemake adapter: Stage 3 quality against the mock truth (galstar.imaging.stage)."""
 
-import logging
-
 from galstar.imaging.stage import run_quality
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 run_quality(
     list(snakemake.input.tables),  # noqa: F821
     list(snakemake.input.manifests),  # noqa: F821

@@ -1,11 +1,9 @@
 """Snakemake adapter: Stage 3, one shard (galstar.imaging.stage.run_preprocess_shard)."""
 
-import logging
-
 from galstar.imaging.stage import run_preprocess_shard
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 run_preprocess_shard(
     snakemake.input.manifest,  # noqa: F821
     snakemake.input.catalog,  # noqa: F821

@@ -1,12 +1,10 @@
 """Snakemake adapter: Stage 3 reject counts and steps figure (galstar.imaging.summary)."""
 
-import logging
-
 from galstar.imaging.pipeline import PreprocessConfig
 from galstar.imaging.summary import write_reject_counts, write_steps_figure
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 write_reject_counts(list(snakemake.input.tables), snakemake.output.counts)  # noqa: F821
 write_steps_figure(
     list(snakemake.input.manifests),  # noqa: F821

@@ -1,11 +1,9 @@
 """Snakemake adapter: Table 1 across experiments and baselines, and the image gain."""
 
-import logging
-
 from galstar.evaluation.evaluate import summarise_experiments
+from galstar.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 names = snakemake.params.names  # noqa: F821
 summarise_experiments(
     dict(zip(names, snakemake.input.metrics, strict=True)),  # noqa: F821

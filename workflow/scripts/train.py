@@ -1,11 +1,9 @@
 """Snakemake adapter: train one GalEffNet experiment (galstar.training.fit.train_experiment)."""
 
-import logging
-
+from galstar.logs import log_to_file
 from galstar.training.fit import train_experiment
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log_to_file(snakemake.log[0])  # noqa: F821
 train_experiment(
     list(snakemake.input.tables),  # noqa: F821
     list(snakemake.input.images),  # noqa: F821

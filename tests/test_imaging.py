@@ -222,6 +222,19 @@ def test_merged_region_off_centre_reaches_the_blend_check():
     assert result.reject_reason == "blended_asymmetry"
 
 
+def test_brighter_merged_neighbour_is_unpaired_light():
+    # A neighbour 4x the target's flux, merged with it at the detection isophote: most
+    # of the segment's light lies outside the target's symmetric footprint.
+    image = gaussian(75.5, 75.5, 3.0, 3.0, 0.0, 0.5) + gaussian(92.0, 75.5, 6.0, 6.0, 0.0, 0.5)
+    on = PreprocessConfig(blend=BlendConfig(nsigma=2.3, asymmetry_max=0.05, unpaired_max=2.0))
+    result = preprocess_cutout(cube_of(image), on)
+    assert result.unpaired > 2.0 and result.blended
+    # Off by default; an isolated target has none.
+    assert math.isnan(preprocess_cutout(cube_of(image), PreprocessConfig()).unpaired)
+    alone = preprocess_cutout(cube_of(gaussian(75.5, 75.5, 3.0, 3.0, 0.0, 0.5)), on)
+    assert alone.unpaired < 0.05 and not alone.blended
+
+
 def test_galaxy_and_bright_star_outside_the_ellipse():
     galaxy = gaussian(75.5, 75.5, 4.0, 2.5, 60.0, 0.6)
     star = gaussian(97.0, 60.0, 1.5, 1.5, 0.0, 40.0)  # far brighter than the galaxy

@@ -56,7 +56,9 @@ __all__ = [
     "estimate_background",
     "count_sources_photutils",
     "count_regions_connectivity",
+    "Asymmetry",
     "asymmetry_fraction",
+    "asymmetry_measures",
     "kernel_noise_factor",
     "min_prominence",
     "significant_components",
@@ -93,6 +95,16 @@ class BlendConfig:
         confirm the other passes (0 = pass off, the other passes decide alone).
         Calibrated on point-symmetric mock galaxies; real galaxies need a higher value
         (see the module notes).
+    centre_step_px : float
+        First step of the sub-pixel search for the centre of rotation, px; the step is
+        halved down to a quarter pixel. The brightest smoothed pixel of a faint, flat
+        core can sit ~2 px from the light centre, and a search that cannot travel
+        there leaves a residual that looks like a companion.
+    unpaired_max : float
+        Asymmetry pass: also blended when the light of the target's detection segment
+        that has no point-symmetric counterpart (outside its symmetric footprint)
+        exceeds this multiple of the target's symmetric flux: a merged neighbour that
+        much brighter lays its wing over the target (0 = off).
     """
 
     nsigma: float = 1.5
@@ -104,6 +116,8 @@ class BlendConfig:
     min_region_px: int = 3
     peak_nsigma: float = 5.0
     asymmetry_max: float = 0.0
+    centre_step_px: float = 0.5
+    unpaired_max: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -328,7 +342,29 @@ def _positive_residual(sm: np.ndarray, foot: np.ndarray, x0: float, y0: float
             float(sm[use].sum(dtype=np.float64)), int(np.count_nonzero(use)))
 
 
-def asymmetry_fraction(
+@dataclass(frozen=True)
+class Asymmetry:
+    """What the asymmetry pass measures on one target.
+
+    Attributes
+    ----------
+    fraction : float
+        Companion over target flux from the residual of the 180 deg rotation (>= 0;
+        0 when the symmetric footprint is empty).
+    unpaired : float
+        Flux of the target's detection segment outside its symmetric footprint, over
+        the target's symmetric flux (>= 0; 0 when the footprint is empty).
+    x, y : float
+        Centre of rotation in the cutout's pixels (NaN when nothing was measured).
+    """
+
+    fraction: float
+    unpaired: float
+    x: float
+    y: float
+
+
+def asymmetry_measures(
     flux: np.ndarray,
     mask: np.ndarray,
     background: BackgroundEstimate,
@@ -336,8 +372,9 @@ def asymmetry_fraction(
     rows: slice,
     cols: slice,
     search_px: int = 3,
-) -> tuple[float, float, float]:
-    """Companion flux over target flux, from the residual of a 180 deg rotation.
+    smooth: np.ndarray | None = None,
+) -> Asymmetry:
+    """Companion light of the target, from the residual of a 180 deg rotation.
 
     A flux-weighted adaptation of the CAS asymmetry. On the smoothed,
     background-subtracted flux inside the mask (bounding box only), the target's
@@ -345,17 +382,23 @@ def asymmetry_fraction(
     it too (a symmetric target's isophote is symmetric; a neighbour that only touches
     it is left out, as the photometric truth leaves it out). The centre of rotation
     starts at the brightest smoothed pixel within ``search_px`` of the cutout centre
-    and is refined to the sub-pixel position that minimises the residual (a 3 x 3 grid
-    of half-pixel steps, then of quarter-pixel steps around the best). The positive
+    and is refined to the sub-pixel position that minimises the residual (3 x 3 grids
+    of steps from ``centre_step_px`` halved down to a quarter pixel). The positive
     part of image - rotated, summed over the footprint, less its expected value from
     sky noise alone (sigma / sqrt(2 pi) per pixel, sigma the smoothed sky noise times
     sqrt(2) for the difference), is the light that has no symmetric counterpart, R.
-    The result is R / (F - R), F the footprint's flux: the fractional bias a companion
-    adds to the target's isophotal flux.
+    ``fraction`` is R / (F - R), F the footprint's flux: the fractional bias a
+    companion adds to the target's isophotal flux.
+
+    The rotation cannot see light that is symmetric about the target, such as the
+    smooth wing of a much brighter neighbour merged with it at the detection
+    isophote. ``unpaired`` measures that neighbour: the flux of the target's
+    detection segment (the connected pixels above the threshold that hold the centre)
+    outside the symmetric footprint, over the target's symmetric flux F - R.
 
     The mock's galaxies are point-symmetric; real galaxies are not (spiral arms, HII
     regions), so on survey data isolated galaxies have a larger residual and the
-    threshold applied to this value must be calibrated there.
+    thresholds applied to these values must be calibrated there.
 
     Parameters
     ----------
@@ -366,48 +409,85 @@ def asymmetry_fraction(
     background : BackgroundEstimate
         Sky level and RMS of ``flux``.
     config : BlendConfig
-        Uses ``nsigma`` and the smoothing kernel.
+        Uses ``nsigma``, ``centre_step_px`` and the smoothing kernel.
     rows, cols : slice
         Bounding box of ``mask``.
     search_px : int
         Half-side of the window around the cutout centre where the peak is sought, px.
+    smooth : numpy.ndarray, optional
+        :func:`smoothed_flux` of the same arguments, when the caller has it already.
 
     Returns
     -------
-    (float, float, float)
-        The residual fraction (>= 0; 0 when the footprint is empty), and the centre of
-        rotation (x, y) in the cutout's pixels (NaN when the footprint is empty).
+    Asymmetry
+        The residual fraction, the unpaired light and the centre of rotation.
     """
+    nothing = Asymmetry(0.0, 0.0, math.nan, math.nan)
     inside = mask[rows, cols]
-    sm = smoothed_flux(flux, mask, background, config, rows, cols)
-    foot = inside & (sm > config.nsigma * background.rms)
-    if not foot.any():
-        return 0.0, math.nan, math.nan
+    sm = smoothed_flux(flux, mask, background, config, rows, cols) if smooth is None else smooth
+    above = inside & (sm > config.nsigma * background.rms)
+    if not above.any():
+        return nothing
     cy = (mask.shape[0] - 1) // 2 - rows.start
     cx = (mask.shape[1] - 1) // 2 - cols.start
     r0, c0 = max(0, cy - search_px), max(0, cx - search_px)
     window = sm[r0:cy + search_px + 1, c0:cx + search_px + 1]
     if window.size == 0:
-        return 0.0, math.nan, math.nan
+        return nothing
     py, px = np.unravel_index(int(np.argmax(window)), window.shape)
     best = (float(c0 + px), float(r0 + py))
-    best_r, total, n_pix = _positive_residual(sm, foot, *best)
-    for step in (0.5, 0.25):
+    best_r, total, n_pix = _positive_residual(sm, above, *best)
+    step = float(config.centre_step_px)
+    while step >= 0.25:
         x0, y0 = best
         for dy in (-step, 0.0, step):
             for dx in (-step, 0.0, step):
                 if dx == 0.0 and dy == 0.0:
                     continue
-                r, f, n = _positive_residual(sm, foot, x0 + dx, y0 + dy)
+                r, f, n = _positive_residual(sm, above, x0 + dx, y0 + dy)
                 if r < best_r:
                     best, best_r, total, n_pix = (x0 + dx, y0 + dy), r, f, n
+        step /= 2.0
+    if n_pix == 0:  # nothing symmetric about any centre tried: noise, not a target
+        return nothing
     sigma = background.rms * kernel_noise_factor(config.kernel_fwhm_px,
                                                  config.kernel_size_px)
     noise = n_pix * sigma * math.sqrt(2.0) / math.sqrt(2.0 * math.pi)
     residual = max(best_r - noise, 0.0)
+    symmetric = total - best_r  # sum of min(image, rotated) over the footprint, > 0
     target = total - residual
-    fraction = residual / target if target > 0 else math.inf
-    return fraction, best[0] + cols.start, best[1] + rows.start
+    fraction = residual / target if target > 0 else 0.0
+    unpaired = 0.0
+    if config.unpaired_max > 0:
+        unpaired = _segment_flux(sm, above, best) / symmetric - total / symmetric
+    return Asymmetry(fraction, max(unpaired, 0.0), best[0] + cols.start, best[1] + rows.start)
+
+
+def _segment_flux(sm: np.ndarray, above: np.ndarray, centre: tuple[float, float]) -> float:
+    """Flux of the connected region of ``above`` that holds ``centre`` (0 if none)."""
+    _, labels = cv2.connectedComponents(above.astype(np.uint8), connectivity=8)
+    x, y = int(round(centre[0])), int(round(centre[1]))
+    if not (0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]) or labels[y, x] == 0:
+        return 0.0
+    return float(sm[labels == labels[y, x]].sum(dtype=np.float64))
+
+
+def asymmetry_fraction(
+    flux: np.ndarray,
+    mask: np.ndarray,
+    background: BackgroundEstimate,
+    config: BlendConfig,
+    rows: slice,
+    cols: slice,
+    search_px: int = 3,
+    smooth: np.ndarray | None = None,
+) -> tuple[float, float, float]:
+    """Companion over target flux and the centre of rotation (x, y).
+
+    The ``fraction`` and centre of :func:`asymmetry_measures` (same parameters).
+    """
+    a = asymmetry_measures(flux, mask, background, config, rows, cols, search_px, smooth)
+    return a.fraction, a.x, a.y
 
 
 def min_prominence(background: BackgroundEstimate, config: BlendConfig) -> float:
@@ -426,6 +506,7 @@ def count_regions_connectivity(
     max_iter: int = 100,
     flux: np.ndarray | None = None,
     background: BackgroundEstimate | None = None,
+    smooth: np.ndarray | None = None,
 ) -> tuple[int, float]:
     """Connected bright regions of the masked greyscale, re-thresholded inside it.
 
@@ -454,6 +535,8 @@ def count_regions_connectivity(
         (H, W) flux image, nanomaggies, for the significance of each region.
     background : BackgroundEstimate, optional
         Sky level and RMS of ``flux`` (required with ``flux``).
+    smooth : numpy.ndarray, optional
+        :func:`smoothed_flux` of ``flux`` in the same mask, when the caller has it.
 
     Returns
     -------
@@ -470,7 +553,7 @@ def count_regions_connectivity(
     big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] > config.min_region_px) + 1
     if big.size <= 1 or flux is None or background is None:
         return int(big.size), float(t)
-    sm = smoothed_flux(flux, mask, background, config, rows, cols)
+    sm = smoothed_flux(flux, mask, background, config, rows, cols) if smooth is None else smooth
     peaks = np.array([sm[labels == k].max() for k in big])
     cut = min_prominence(background, config)
     ring = np.ones((3, 3), np.uint8)

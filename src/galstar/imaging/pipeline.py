@@ -19,10 +19,11 @@ import numpy as np
 
 from galstar.imaging.blend import (
     BlendConfig,
-    asymmetry_fraction,
+    asymmetry_measures,
     count_regions_connectivity,
     count_sources_photutils,
     estimate_background,
+    smoothed_flux,
 )
 from galstar.imaging.ellipse import (
     Ellipse,
@@ -160,7 +161,10 @@ class PreprocessResult:
         Regions found by the connectivity pass (-1 when not run).
     asymmetry : float
         Residual fraction of the asymmetry pass (companion over target flux, see
-        :func:`galstar.imaging.blend.asymmetry_fraction`; NaN when not run).
+        :func:`galstar.imaging.blend.asymmetry_measures`; NaN when not run).
+    unpaired : float
+        Light of the target's detection segment without a symmetric counterpart, over
+        the target's symmetric flux (asymmetry pass; NaN when not run).
     steps : dict or None
         Intermediate images (rgb, grey, binary, contours, target contour index) when
         requested, for figures.
@@ -176,6 +180,7 @@ class PreprocessResult:
     n_sources: int = -1
     n_regions: int = -1
     asymmetry: float = math.nan
+    unpaired: float = math.nan
     steps: dict | None = None
 
     @property
@@ -283,24 +288,32 @@ def preprocess_cutout(
         flux, mask, background, config.blend, rows, cols
     )
     mask &= ~neighbours
+    # The connectivity and asymmetry passes see the same masked, smoothed flux (the
+    # connectivity pass alone needs it only for a second region: it smooths then).
+    sm = (smoothed_flux(flux, mask, background, config.blend, rows, cols)
+          if config.blend.asymmetry_max > 0 else None)
     n_regions, _ = count_regions_connectivity(
         grey, mask, config.blend, rows, cols,
         tol=config.threshold_tol, max_iter=config.threshold_max_iter,
-        flux=flux, background=background,
+        flux=flux, background=background, smooth=sm,
     )
-    asymmetry = math.nan
+    asymmetry = unpaired = math.nan
+    asymmetric = False
     if config.blend.asymmetry_max > 0:
-        asymmetry, _, _ = asymmetry_fraction(flux, mask, background, config.blend,
-                                               rows, cols)
+        measured = asymmetry_measures(flux, mask, background, config.blend, rows, cols,
+                                      smooth=sm)
+        asymmetry, unpaired = measured.fraction, measured.unpaired
+        asymmetric = asymmetry > config.blend.asymmetry_max or (
+            0 < config.blend.unpaired_max < unpaired)
     # With the asymmetry pass on, a neighbour found by the other two is a blend only
     # when it breaks the target's symmetry by enough flux (see galstar.imaging.blend).
-    confirmed = asymmetry > config.blend.asymmetry_max or config.blend.asymmetry_max <= 0
+    confirmed = asymmetric or config.blend.asymmetry_max <= 0
     reason = None
     if n_sources > 1 and confirmed:
         reason = "blended_photutils"
     elif n_regions > 1 and confirmed:
         reason = "blended_connectivity"
-    elif asymmetry > config.blend.asymmetry_max > 0:
+    elif asymmetric:
         reason = "blended_asymmetry"
     elif not radius < config.max_radius_px:
         reason = "too_large"
@@ -314,4 +327,4 @@ def preprocess_cutout(
         steps["mask"] = mask
     return PreprocessResult(image, mask, ellipse, radius, blended, reason,
                             threshold=threshold, n_sources=n_sources, n_regions=n_regions,
-                            asymmetry=asymmetry, steps=steps)
+                            asymmetry=asymmetry, unpaired=unpaired, steps=steps)

@@ -130,3 +130,31 @@ def test_preprocess_shard_rejects_bad_tables(shard):
         preprocess_shard(manifest.drop(columns="path"), catalog, PreprocessConfig())
     with pytest.raises(ValueError, match="repeats"):
         preprocess_shard(manifest, pd.concat([catalog, catalog]), PreprocessConfig())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_preprocess_shard_with_catalogue_neighbours(shard, threads):
+    manifest, catalog, cubes = shard
+    # a bright neighbour 2" east of 103 (not in its image: the catalogue pass alone
+    # sees it); 101 has a far, faint one; the others none
+    neighbours = pd.DataFrame({
+        "object_id": [101, 103], "dx_arcsec": [30.0, 2.0], "dy_arcsec": [0.0, 0.0],
+        "TYPE": ["PSF", "PSF"], "FLUX_G": [0.1, 20.0], "FLUX_R": [0.1, 20.0],
+        "FLUX_Z": [0.1, 20.0], "SHAPE_R": [0.0, 0.0], "SHAPE_E1": [0.0, 0.0],
+        "SHAPE_E2": [0.0, 0.0], "SERSIC": [0.0, 0.0], "PSFSIZE_G": [1.3, 1.3],
+        "PSFSIZE_R": [1.3, 1.3], "PSFSIZE_Z": [1.3, 1.3],
+    })
+    config = PreprocessConfig.from_mapping({"blend": {"catalog_contamination_max": 0.09}})
+    table, tensor = preprocess_shard(manifest, catalog, config, threads=threads,
+                                     neighbours=neighbours)
+    by_id = table.set_index("object_id")
+    assert by_id.loc[103, "reject_reason"] == "blended_catalog"
+    assert by_id.loc[101, "reject_reason"] is None or pd.isna(by_id.loc[101, "reject_reason"])
+    assert by_id.loc[101, "catalog_contamination"] == pytest.approx(0.0, abs=1e-3)
+    assert math.isnan(by_id.loc[106, "catalog_contamination"])
+    assert tensor.shape[0] == 1
+    # without the table (or with the pass off) nothing changes
+    plain, _ = preprocess_shard(manifest, catalog, config, threads=threads)
+    assert plain.set_index("object_id").loc[103, "reject_reason"] is None or pd.isna(
+        plain.set_index("object_id").loc[103, "reject_reason"])
+    assert plain["catalog_contamination"].isna().all()

@@ -6,9 +6,13 @@ Public API::
     result = preprocess_cutout(cube, config)   # cube: (3, 152, 152) grz nanomaggies
     result.image, result.mask, result.ellipse, result.radius_px, result.blended,
     result.reject_reason
+    # with the target's DR9 neighbours (a table, galstar.catalog.neighbours): the
+    # catalogue blend pass runs too
+    result = preprocess_cutout(cube, config, neighbours=table)
 
 Submodules: ``rgb`` (viewer colours, greyscale), ``threshold`` (isodata), ``ellipse``
-(contours, fits, containment, mask), ``blend`` (photutils and connectivity passes),
+(contours, fits, containment, mask), ``blend`` (photutils, connectivity and asymmetry
+passes), ``neighbour_model`` (catalogue neighbours' model light on the target),
 ``size`` (enclosing circle, crop), ``variants`` (band and resolution ablations),
 ``pipeline`` (one cutout), ``shard`` (one shard, in parallel), ``quality`` (scores
 against the simulator's truth), ``figures`` (the steps figure).

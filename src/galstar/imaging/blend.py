@@ -105,6 +105,39 @@ class BlendConfig:
         that has no point-symmetric counterpart (outside its symmetric footprint)
         exceeds this multiple of the target's symmetric flux: a merged neighbour that
         much brighter lays its wing over the target (0 = off).
+    catalog_contamination_max : float
+        Catalogue pass: blended when the DR9 neighbours' model flux on the target's
+        isophote exceeds this fraction of the target's flux there (0 = off; also
+        skipped when no neighbour catalogue is given). See
+        :mod:`galstar.imaging.neighbour_model`.
+    catalog_confirm_min : float
+        With the catalogue pass on and a catalogue given, a blend found by the image
+        passes counts only when the catalogue contamination is at least this (0 = they
+        stand alone; equal to ``catalog_contamination_max``: the catalogue decides).
+        Keep it low where the catalogue may miss or merge close pairs.
+    catalog_isophote_nmgy_arcsec2 : float
+        Surface brightness (grz summed) of the target isophote that bounds the
+        footprint of the catalogue pass, nanomaggies / arcsec^2.
+    catalog_radius_arcsec : float
+        Neighbours are looked up in the sweeps within this distance of the target
+        (cutout half-diagonal, 28", plus the reach of a large neighbour's wing).
+    catalog_margin_px : int
+        The catalogue pass works on the enlarged ellipse's box grown by this margin,
+        px (the isophote can reach beyond the ellipse).
+    catalog_psf_beta : float
+        Moffat index of the PSF the neighbour models are convolved with (the
+        catalogue gives only its FWHM, ``PSFSIZE``).
+    catalog_truncation_re : float
+        Sersic models are truncated at this many half-light radii.
+    catalog_dominance : float
+        Where the neighbours' smoothed model exceeds this many isophote levels, the
+        target's light is read at the point-symmetric pixel (model errors dominate
+        there; see :func:`galstar.imaging.neighbour_model.isophote_contamination`).
+    catalog_step_px : int
+        The neighbours' model is evaluated every this many px and interpolated.
+    catalog_floor : float
+        Neighbours whose model stays below this fraction of the isophote everywhere in
+        the box are not rendered (even all over a footprint, < 0.1 % of its flux).
     """
 
     nsigma: float = 1.5
@@ -118,6 +151,16 @@ class BlendConfig:
     asymmetry_max: float = 0.0
     centre_step_px: float = 0.5
     unpaired_max: float = 0.0
+    catalog_contamination_max: float = 0.0
+    catalog_confirm_min: float = 0.0
+    catalog_isophote_nmgy_arcsec2: float = 1.0
+    catalog_radius_arcsec: float = 45.0
+    catalog_margin_px: int = 8
+    catalog_psf_beta: float = 3.5
+    catalog_truncation_re: float = 5.0
+    catalog_dominance: float = 3.0
+    catalog_floor: float = 0.001
+    catalog_step_px: int = 2
 
 
 @dataclass(frozen=True)

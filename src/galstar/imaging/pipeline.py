@@ -32,6 +32,12 @@ from galstar.imaging.ellipse import (
     fit_contour_ellipses,
     select_central,
 )
+from galstar.imaging.neighbour_model import (
+    Neighbours,
+    isophote_contamination,
+    neighbours_from_table,
+    render_neighbours,
+)
 from galstar.imaging.rgb import rgb_to_grey, viewer_rgb
 from galstar.imaging.size import centre_crop, enclosing_radius_px
 from galstar.imaging.threshold import isodata_threshold
@@ -46,7 +52,7 @@ __all__ = [
 #: Reasons ``preprocess_cutout`` can give, in the order the checks run.
 REJECT_REASONS: tuple[str, ...] = (
     "bad_pixels", "no_center_source", "blended_photutils", "blended_connectivity",
-    "blended_asymmetry", "too_large",
+    "blended_asymmetry", "blended_catalog", "too_large",
 )
 
 
@@ -165,6 +171,9 @@ class PreprocessResult:
     unpaired : float
         Light of the target's detection segment without a symmetric counterpart, over
         the target's symmetric flux (asymmetry pass; NaN when not run).
+    catalog_contamination : float
+        Catalogue neighbours' model flux on the target's isophote over the target's
+        flux there (catalogue pass; NaN when not run).
     steps : dict or None
         Intermediate images (rgb, grey, binary, contours, target contour index) when
         requested, for figures.
@@ -181,6 +190,7 @@ class PreprocessResult:
     n_regions: int = -1
     asymmetry: float = math.nan
     unpaired: float = math.nan
+    catalog_contamination: float = math.nan
     steps: dict | None = None
 
     @property
@@ -212,10 +222,68 @@ def _bad_pixel_problem(cube: Any) -> str | None:
     return None
 
 
+def catalog_contamination(
+    flux: np.ndarray,
+    background: Any,
+    neighbours: Neighbours,
+    ellipse: Ellipse,
+    config: PreprocessConfig,
+) -> float:
+    """The catalogue pass: neighbours' model flux on the target's isophote / its flux.
+
+    Works on the enlarged ellipse's box grown by ``catalog_margin_px``; the footprint
+    is the smoothed flux minus the neighbours' (smoothed) model above the isophote,
+    connected to the brightest such pixel within 2 px of the cutout centre; where a
+    neighbour dominates, the target's light is read at the pixel point-symmetric about
+    the cutout centre (the target's catalogue position). See
+    :mod:`galstar.imaging.neighbour_model`.
+
+    Returns
+    -------
+    float
+        Neighbours' model flux on the footprint over the target's flux there.
+    """
+    blend = config.blend
+    margin = int(blend.catalog_margin_px)
+    n = flux.shape[0]
+    rows, cols = ellipse.bbox(flux.shape)
+    rows = slice(max(0, rows.start - margin), min(n, rows.stop + margin))
+    cols = slice(max(0, cols.start - margin), min(flux.shape[1], cols.stop + margin))
+    box = flux[rows, cols].astype(np.float64) - background.level
+    sigma = blend.kernel_fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    sm = cv2.GaussianBlur(box, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                          borderType=cv2.BORDER_REFLECT)
+    level_px = blend.catalog_isophote_nmgy_arcsec2 * config.pixscale**2
+    model = render_neighbours(neighbours, rows, cols, psf_beta=blend.catalog_psf_beta,
+                              truncation_re=blend.catalog_truncation_re,
+                              floor=blend.catalog_floor * level_px,
+                              step=blend.catalog_step_px).astype(np.float64)
+    # the footprint compares like with like: the model smoothed as the image is (an
+    # unsmoothed star would leave a ring of smoothed starlight around its core)
+    model_sm = cv2.GaussianBlur(model, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                                borderType=cv2.BORDER_REFLECT)
+    residual = sm - model_sm
+    # the target's centre: brightest residual pixel near the cutout centre (the cutout
+    # is requested at the target's catalogue position)
+    c = (n - 1) // 2
+    r0, c0 = c - 2 - rows.start, c - 2 - cols.start
+    win = residual[max(r0, 0):r0 + 5, max(c0, 0):c0 + 5]
+    if win.size == 0:
+        return 0.0
+    py, px = np.unravel_index(int(np.argmax(win)), win.shape)
+    fraction, _ = isophote_contamination(box, residual, model, model_sm, level_px,
+                                         (max(r0, 0) + py, max(c0, 0) + px),
+                                         dominance=blend.catalog_dominance,
+                                         symmetry_centre=((n - 1) / 2.0 - rows.start,
+                                                          (n - 1) / 2.0 - cols.start))
+    return fraction
+
+
 def preprocess_cutout(
     cube: np.ndarray,
     config: PreprocessConfig | Mapping[str, Any] | None = None,
     keep_steps: bool = False,
+    neighbours: Neighbours | Any | None = None,
 ) -> PreprocessResult:
     """Mask the central galaxy of a grz cutout, reject blends and large targets, crop.
 
@@ -224,7 +292,9 @@ def preprocess_cutout(
     nearest the centre (within ``center_tolerance_px``) that contains the centre (with
     the asymmetry pass on, failing that, the region whose contour contains it);
     enlarge it by ``ellipse_scale`` and mask outside; photutils, connectivity and
-    asymmetry blend passes inside the mask; enclosing-circle size cut; central crop.
+    asymmetry blend passes inside the mask, and the catalogue pass when ``neighbours``
+    are given (the DR9 neighbours' model light on the target's isophote); enclosing-
+    circle size cut; central crop.
 
     Parameters
     ----------
@@ -234,6 +304,11 @@ def preprocess_cutout(
         Settings; a mapping is read with :meth:`PreprocessConfig.from_mapping`.
     keep_steps : bool
         Keep intermediate images in ``result.steps`` (for figures).
+    neighbours : Neighbours or pandas.DataFrame, optional
+        The target's DR9 catalogue neighbours (a table with the columns of
+        :data:`galstar.imaging.neighbour_model.NEIGHBOUR_COLUMNS`, or their pixel-frame
+        form). Without them the catalogue pass is skipped; an empty table means no
+        neighbour (contamination 0).
 
     Returns
     -------
@@ -284,10 +359,10 @@ def preprocess_cutout(
 
     flux = cube.sum(axis=0)
     background = estimate_background(flux, binary)
-    n_sources, neighbours = count_sources_photutils(
+    n_sources, neighbour_pixels = count_sources_photutils(
         flux, mask, background, config.blend, rows, cols
     )
-    mask &= ~neighbours
+    mask &= ~neighbour_pixels
     # The connectivity and asymmetry passes see the same masked, smoothed flux (the
     # connectivity pass alone needs it only for a second region: it smooths then).
     sm = (smoothed_flux(flux, mask, background, config.blend, rows, cols)
@@ -308,6 +383,16 @@ def preprocess_cutout(
     # With the asymmetry pass on, a neighbour found by the other two is a blend only
     # when it breaks the target's symmetry by enough flux (see galstar.imaging.blend).
     confirmed = asymmetric or config.blend.asymmetry_max <= 0
+    contamination = math.nan
+    if config.blend.catalog_contamination_max > 0 and neighbours is not None:
+        if not isinstance(neighbours, Neighbours):
+            neighbours = neighbours_from_table(neighbours, n, config.pixscale)
+        contamination = catalog_contamination(flux, background, neighbours, ellipse, config)
+    # With the catalogue pass run, the image passes' detections must also be seen by it
+    # (catalog_confirm_min): most of what they find alone is near the 10 % truth limit.
+    if not math.isnan(contamination):
+        confirmed = confirmed and contamination >= config.blend.catalog_confirm_min
+        asymmetric = asymmetric and contamination >= config.blend.catalog_confirm_min
     reason = None
     if n_sources > 1 and confirmed:
         reason = "blended_photutils"
@@ -315,6 +400,8 @@ def preprocess_cutout(
         reason = "blended_connectivity"
     elif asymmetric:
         reason = "blended_asymmetry"
+    elif contamination > config.blend.catalog_contamination_max:
+        reason = "blended_catalog"
     elif not radius < config.max_radius_px:
         reason = "too_large"
     blended = reason is not None and reason.startswith("blended")
@@ -327,4 +414,5 @@ def preprocess_cutout(
         steps["mask"] = mask
     return PreprocessResult(image, mask, ellipse, radius, blended, reason,
                             threshold=threshold, n_sources=n_sources, n_regions=n_regions,
-                            asymmetry=asymmetry, unpaired=unpaired, steps=steps)
+                            asymmetry=asymmetry, unpaired=unpaired,
+                            catalog_contamination=contamination, steps=steps)

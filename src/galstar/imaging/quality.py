@@ -87,6 +87,9 @@ class TruthCutout:
     is_blend : bool
         The simulator's geometric flag: a neighbour's isophote overlaps the target's
         (scored as ``overlap_flag``; the blend truth is :func:`isophotal_contamination`).
+    neighbours : pandas.DataFrame or None
+        The target's DR9 catalogue neighbours, as the pipeline gives them to
+        :func:`preprocess_cutout` (None: no catalogue, the catalogue pass is skipped).
     """
 
     object_id: int
@@ -94,6 +97,7 @@ class TruthCutout:
     target: np.ndarray
     contaminant: np.ndarray
     is_blend: bool
+    neighbours: pd.DataFrame | None = None
 
 
 def isophotal_contamination(
@@ -159,11 +163,11 @@ def score_cutouts(cutouts: Iterable[TruthCutout], config: PreprocessConfig) -> p
         One row per cutout: object_id, contamination (:func:`isophotal_contamination`),
         is_blend (contamination >= ``BLEND_CONTAMINATION_MIN``), overlap_flag (the
         simulator's ``is_blend``), reject_reason, blended, centre_found, radius_px,
-        target_flux_retained, contaminant_flux_removed.
+        catalog_contamination, target_flux_retained, contaminant_flux_removed.
     """
     rows = []
     for item in cutouts:
-        result = preprocess_cutout(item.cube, config)
+        result = preprocess_cutout(item.cube, config, neighbours=item.neighbours)
         contamination = isophotal_contamination(item.target, item.contaminant,
                                                 config.pixscale)
         rows.append({
@@ -175,6 +179,7 @@ def score_cutouts(cutouts: Iterable[TruthCutout], config: PreprocessConfig) -> p
             "blended": bool(result.blended),
             "centre_found": result.ellipse is not None,
             "radius_px": result.radius_px,
+            "catalog_contamination": result.catalog_contamination,
             **score_result(result, item.target, item.contaminant),
         })
     return pd.DataFrame(rows)

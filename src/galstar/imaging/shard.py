@@ -64,27 +64,33 @@ def read_cutout(path: str | os.PathLike) -> np.ndarray:
         raise CutoutReadError(f"{path}: {err}") from err
 
 
-def _process_one(path: str, config: PreprocessConfig) -> tuple[dict[str, Any], np.ndarray | None]:
+def _process_one(path: str, config: PreprocessConfig, neighbours: Any = None
+                 ) -> tuple[dict[str, Any], np.ndarray | None]:
     try:
         cube = read_cutout(path)
     except CutoutReadError as err:
         log.warning("unreadable cutout: %s", err)
         row = dict.fromkeys(_ELLIPSE_COLUMNS, math.nan)
         row.update(radius_px=math.nan, blended=False, reject_reason="unreadable_cutout",
-                   threshold=math.nan, n_sources=-1, n_regions=-1)
+                   threshold=math.nan, n_sources=-1, n_regions=-1,
+                   catalog_contamination=math.nan)
         return row, None
-    result = preprocess_cutout(cube, config)
+    result = preprocess_cutout(cube, config, neighbours=neighbours)
     row = (result.ellipse.as_dict() if result.ellipse is not None
            else dict.fromkeys(_ELLIPSE_COLUMNS, math.nan))
     row.update(radius_px=result.radius_px, blended=result.blended,
                reject_reason=result.reject_reason, threshold=result.threshold,
-               n_sources=result.n_sources, n_regions=result.n_regions)
+               n_sources=result.n_sources, n_regions=result.n_regions,
+               catalog_contamination=result.catalog_contamination)
     return row, result.image
 
 
-def _process_chunk(paths: Sequence[str], config: PreprocessConfig
+def _process_chunk(paths: Sequence[str], config: PreprocessConfig,
+                   neighbours: Sequence[Any] | None = None
                    ) -> list[tuple[dict[str, Any], np.ndarray | None]]:
-    return [_process_one(p, config) for p in paths]
+    if neighbours is None:
+        neighbours = [None] * len(paths)
+    return [_process_one(p, config, nb) for p, nb in zip(paths, neighbours, strict=True)]
 
 
 def preprocess_paths(
@@ -93,6 +99,7 @@ def preprocess_paths(
     threads: int = 1,
     chunk: int = 32,
     progress: bool = False,
+    neighbours: Sequence[Any] | None = None,
 ) -> list[tuple[dict[str, Any], np.ndarray | None]]:
     """Preprocess cached cutouts, in order, on ``threads`` processes.
 
@@ -109,6 +116,9 @@ def preprocess_paths(
         Cutouts per task handed to a worker.
     progress : bool
         Show a tqdm bar.
+    neighbours : sequence, optional
+        Per path, the target's catalogue neighbours (a table, see
+        :func:`galstar.imaging.pipeline.preprocess_cutout`); None: no catalogue pass.
 
     Returns
     -------
@@ -116,13 +126,16 @@ def preprocess_paths(
         Per cutout: table fields, and the model image when kept.
     """
     paths = [str(p) for p in paths]
+    if neighbours is None:
+        neighbours = [None] * len(paths)
     if threads <= 1 or len(paths) <= chunk:
         it = tqdm(paths, desc="preprocess", disable=not progress, mininterval=5)
-        return [_process_one(p, config) for p in it]
+        return [_process_one(p, config, nb) for p, nb in zip(it, neighbours, strict=True)]
     chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+    nb_chunks = [list(neighbours[i : i + chunk]) for i in range(0, len(paths), chunk)]
     out: list[tuple[dict[str, Any], np.ndarray | None]] = []
     with ProcessPoolExecutor(max_workers=threads) as pool:
-        results = pool.map(_process_chunk, chunks, [config] * len(chunks))
+        results = pool.map(_process_chunk, chunks, [config] * len(chunks), nb_chunks)
         for part in tqdm(results, total=len(chunks), desc="preprocess", unit="chunk",
                          disable=not progress, mininterval=5):
             out.extend(part)
@@ -135,6 +148,7 @@ def preprocess_shard(
     config: PreprocessConfig | Mapping[str, Any],
     threads: int = 1,
     progress: bool = False,
+    neighbours: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Preprocess one shard: every catalogue object gets a row, kept ones an image.
 
@@ -151,6 +165,10 @@ def preprocess_shard(
         Worker processes.
     progress : bool
         Show a progress bar.
+    neighbours : pandas.DataFrame, optional
+        The shard's catalogue neighbour table (object_id of the target, one row per
+        neighbour; ``results/catalog/neighbours``). Without it the catalogue pass is
+        skipped; an object with no row has no neighbour.
 
     Returns
     -------
@@ -194,18 +212,27 @@ def preprocess_shard(
 
     ok_idx = np.flatnonzero(ok)
     paths = man["path"].reindex(table["object_id"]).to_numpy(dtype=object)[ok_idx]
-    outcomes = preprocess_paths(list(paths), config, threads=threads, progress=progress)
+    per_object = None
+    if neighbours is not None and config.blend.catalog_contamination_max > 0:
+        groups = dict(tuple(neighbours.groupby("object_id", sort=False)))
+        empty = neighbours.iloc[:0]
+        per_object = [groups.get(oid, empty)
+                      for oid in table["object_id"].to_numpy()[ok_idx]]
+    outcomes = preprocess_paths(list(paths), config, threads=threads, progress=progress,
+                                neighbours=per_object)
 
     cols: dict[str, np.ndarray] = {c: np.full(len(table), np.nan) for c in _ELLIPSE_COLUMNS}
     cols["radius_px"] = np.full(len(table), np.nan)
     cols["threshold"] = np.full(len(table), np.nan)
     cols["n_sources"] = np.full(len(table), -1, dtype=np.int64)
     cols["n_regions"] = np.full(len(table), -1, dtype=np.int64)
+    cols["catalog_contamination"] = np.full(len(table), np.nan)
     blended = np.zeros(len(table), dtype=bool)
     rows = np.full(len(table), -1, dtype=np.int64)
     images = []
     for i, (fields_, image) in zip(ok_idx, outcomes, strict=True):
-        for key in (*_ELLIPSE_COLUMNS, "radius_px", "threshold", "n_sources", "n_regions"):
+        for key in (*_ELLIPSE_COLUMNS, "radius_px", "threshold", "n_sources", "n_regions",
+                    "catalog_contamination"):
             cols[key][i] = fields_[key]
         blended[i] = fields_["blended"]
         reasons[i] = fields_["reject_reason"]

@@ -28,6 +28,7 @@ def run_preprocess_shard(
     images_path: str | os.PathLike,
     preprocess: Mapping[str, Any],
     threads: int = 1,
+    neighbours_path: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Preprocess one shard and write its table and grz tensor (atomically).
 
@@ -41,6 +42,8 @@ def run_preprocess_shard(
         The ``galaxies.preprocess`` settings (plus ``pixscale``).
     threads : int
         Worker processes.
+    neighbours_path : path, optional
+        The shard's catalogue neighbour table (the catalogue pass is skipped without).
 
     Returns
     -------
@@ -48,8 +51,10 @@ def run_preprocess_shard(
         The table written.
     """
     config = PreprocessConfig.from_mapping(preprocess)
+    neighbours = read_parquet(neighbours_path) if neighbours_path else None
     table, tensor = preprocess_shard(read_parquet(manifest_path), read_parquet(catalog_path),
-                                     config, threads=threads, progress=True)
+                                     config, threads=threads, progress=True,
+                                     neighbours=neighbours)
     save_npy(tensor, images_path)
     write_parquet(table, table_path)
     return table
@@ -85,11 +90,14 @@ def run_quality(
     seed: int = 0,
     size: int = 152,
     pixscale: float = 0.262,
+    neighbour_paths: Sequence[str | os.PathLike] | None = None,
 ) -> pd.DataFrame:
     """Score a random sample of downloaded cutouts against the mock archive's truth.
 
     Scoring is not part of the pipeline: it re-renders the truth maps through the mock
-    cutout service, so it only runs for ``archive: mock``.
+    cutout service, so it only runs for ``archive: mock``. The cutouts are preprocessed
+    as the shard rule does, with the shards' catalogue neighbours when
+    ``neighbour_paths`` are given.
 
     Returns
     -------
@@ -108,6 +116,11 @@ def run_quality(
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(ok), size=min(int(max_cutouts), len(ok)), replace=False))
     service = MockCutoutService(mock_root)
+    groups: dict[int, pd.DataFrame] | None = None
+    if neighbour_paths:
+        table = pd.concat([read_parquet(p) for p in neighbour_paths], ignore_index=True)
+        groups = dict(tuple(table.groupby("object_id", sort=False)))
+        empty = table.iloc[:0]
 
     def cutouts():
         for i in pick:
@@ -119,7 +132,10 @@ def run_quality(
                 continue
             target, contaminant, is_blend = _truth_maps(
                 service, float(rec["ra"]), float(rec["dec"]), size, pixscale)
-            yield TruthCutout(int(rec["object_id"]), cube, target, contaminant, is_blend)
+            neighbours = (None if groups is None
+                          else groups.get(int(rec["object_id"]), empty))
+            yield TruthCutout(int(rec["object_id"]), cube, target, contaminant, is_blend,
+                              neighbours)
 
     scores = score_cutouts(cutouts(), config)
     quality = summarise_quality(scores)

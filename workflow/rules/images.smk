@@ -28,11 +28,40 @@ PREPROCESS_VARIANTS = [
 PREPROCESS_QUALITY_SHARDS = preprocess_quality_shards(PREPROCESS_QUALITY["n_shards"])
 STAGE_TARGETS.append(preprocess_targets)
 
+# The catalogue blend pass (galaxies.preprocess.blend.catalog_contamination_max > 0)
+# reads each target's DR9 neighbours; with it off, nothing depends on the sweeps here.
+PREPROCESS_BLEND = cfg("galaxies", "preprocess", "blend")
+CATALOG_PASS = float(PREPROCESS_BLEND.get("catalog_contamination_max", 0.0)) > 0
+NEIGHBOURS = "results/catalog/neighbours/{shard}.parquet"
+
+
+rule catalog_neighbours:
+    input:
+        shards=shard_paths("results/catalog/shards/{shard}.parquet"),
+        sweeps=f"{RAW}/dr9_sweeps.txt",
+    output:
+        shard_paths(NEIGHBOURS),
+    params:
+        radius_arcsec=PREPROCESS_BLEND.get("catalog_radius_arcsec", 45.0),
+        # rows of a sweep file read at a time: bounds memory, never changes the result
+        chunk_rows=cfg("galaxies", "crossmatch", "chunk_rows"),
+    log:
+        "logs/catalog/neighbours.log",
+    benchmark:
+        "benchmarks/catalog/neighbours.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/preprocess_neighbours.py"
+
 
 rule preprocess_shard:
     input:
         manifest=f"{RAW}/cutouts/{{shard}}.parquet",
         catalog="results/catalog/shards/{shard}.parquet",
+        neighbours=lambda wildcards: (
+            [NEIGHBOURS.format(shard=wildcards.shard)] if CATALOG_PASS else []
+        ),
     output:
         table="results/preprocess/{shard}.parquet",
         images=f"results/preprocess/grz-{PREPROCESS_CROP}/{{shard}}.npy",
@@ -102,6 +131,9 @@ rule preprocess_quality:
     input:
         tables=expand("results/preprocess/{shard}.parquet", shard=PREPROCESS_QUALITY_SHARDS),
         manifests=expand(f"{RAW}/cutouts/{{shard}}.parquet", shard=PREPROCESS_QUALITY_SHARDS),
+        neighbours=(
+            expand(NEIGHBOURS, shard=PREPROCESS_QUALITY_SHARDS) if CATALOG_PASS else []
+        ),
         archive=mock_archive_marker(),
     output:
         quality=report(

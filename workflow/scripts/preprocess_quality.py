@@ -15,4 +15,5 @@ run_quality(
     seed=snakemake.params.seed,  # noqa: F821
     size=snakemake.params.cutout["size"],  # noqa: F821
     pixscale=snakemake.params.cutout["pixscale"],  # noqa: F821
+    neighbour_paths=list(snakemake.input.neighbours),  # noqa: F821
 )

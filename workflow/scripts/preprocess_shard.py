@@ -11,4 +11,5 @@ run_preprocess_shard(
     snakemake.output.images,  # noqa: F821
     snakemake.params.preprocess,  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
+    neighbours_path=snakemake.input.get("neighbours") or None,  # noqa: F821
 )

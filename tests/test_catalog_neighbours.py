@@ -51,6 +51,7 @@ def sweep(tmp_path):
         (9000, 2, 0.0, -20.0),    # one 20" south
         (9010, 3, 0.0, 12.0),     # a source catalogued in the other region only
         (9000, 4, 60.0, 0.0),     # beyond the radius
+        (9010, 5, 10.3, 0.2),     # the 10" neighbour's duplicate
     ])
     return str(path)
 
@@ -60,13 +61,14 @@ def galaxy_table():
                          "BRICKID": [7], "OBJID": [0]})
 
 
-def test_neighbours_within_radius_of_the_galaxys_release(sweep):
+def test_neighbours_within_radius_without_duplicates(sweep):
     found = find_neighbours(galaxy_table(), [sweep], 45.0, chunk_rows=2)
-    assert found["OBJID"].tolist() == [1, 2]
+    assert found["OBJID"].tolist() == [1, 3, 2]
+    assert found["RELEASE"].tolist() == [9000, 9010, 9000]
     assert (found["object_id"] == 42).all()
-    assert found["dx_arcsec"].to_numpy() == pytest.approx([10.0, 0.0], abs=1e-3)
-    assert found["dy_arcsec"].to_numpy() == pytest.approx([0.0, -20.0], abs=1e-3)
-    assert found["sep_arcsec"].to_numpy() == pytest.approx([10.0, 20.0], abs=1e-3)
+    assert found["dx_arcsec"].to_numpy() == pytest.approx([10.0, 0.0, 0.0], abs=1e-3)
+    assert found["dy_arcsec"].to_numpy() == pytest.approx([0.0, 12.0, -20.0], abs=1e-3)
+    assert found["sep_arcsec"].to_numpy() == pytest.approx([10.0, 12.0, 20.0], abs=1e-3)
     assert set(NEIGHBOUR_SWEEP_COLUMNS) <= set(found.columns)
 
 
@@ -94,5 +96,5 @@ def test_run_neighbours_writes_one_table_per_shard(sweep, tmp_path):
     sweeps.write_text(sweep + "\n")
     outs = [str(tmp_path / f"nb-{k}.parquet") for k in range(2)]
     run_neighbours(shards, sweeps, outs, radius_arcsec=45.0)
-    assert read_parquet(outs[0])["OBJID"].tolist() == [1, 2]
+    assert read_parquet(outs[0])["OBJID"].tolist() == [1, 3, 2]
     assert len(read_parquet(outs[1])) == 0

@@ -4,9 +4,11 @@ For every galaxy of a catalogue shard, the sweep sources within ``radius_arcsec`
 DR9 position (the cutout centre), other than the galaxy itself, with the columns that
 describe their light (model type, flux, shape, PSF size) and their offsets from the
 cutout centre. Only sources of the galaxy's own data release (north 9010, south 9000)
-are kept: in the north/south overlap the sweeps list every source twice, and one
-region's Tractor catalogue is what models a cutout. The sweeps are streamed in row
-chunks with a KD-tree of the galaxies, as in :mod:`galstar.catalog.crossmatch`.
+are kept, plus sources only the other region catalogues (near the edge of the galaxy's
+region): in the north/south overlap the sweeps list every source twice, so another
+release's row within ``duplicate_arcsec`` of the galaxy or of one of its own release's
+neighbours is the same source and dropped. The sweeps are streamed in row chunks with a
+KD-tree of the galaxies, as in :mod:`galstar.catalog.crossmatch`.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def find_neighbours(
     sweep_paths: Sequence[str],
     radius_arcsec: float,
     chunk_rows: int = 500_000,
+    duplicate_arcsec: float = 1.0,
 ) -> pd.DataFrame:
     """Sweep sources within ``radius_arcsec`` of each galaxy, the galaxy itself excluded.
 
@@ -98,6 +101,9 @@ def find_neighbours(
         Search radius; the cutout's half-diagonal plus the reach of a neighbour's wing.
     chunk_rows : int
         Sweep rows read at a time (bounds memory).
+    duplicate_arcsec : float
+        Another release's row this close to the galaxy or to a neighbour of its own
+        release is a north/south duplicate.
 
     Returns
     -------
@@ -132,8 +138,7 @@ def find_neighbours(
             itself = same_release & np.all(
                 [block[c][j].astype(np.int64) == identity[c][i] for c in DR9_IDENTITY[1:]],
                 axis=0)
-            keep = same_release & ~itself
-            i, j = i[keep], j[keep]
+            i, j = i[~itself], j[~itself]
             part = pd.DataFrame({c: block[c][j] for c in columns})
             part.insert(0, "object_id", g["object_id"].to_numpy()[i])
             dx, dy = _offsets_arcsec(block["RA"][j], block["DEC"][j],
@@ -145,7 +150,28 @@ def find_neighbours(
         return pd.DataFrame({c: [] for c in out_columns})
     table = pd.concat(parts, ignore_index=True)
     table["TYPE"] = table["TYPE"].astype(str).str.strip()
+    own = g.set_index("object_id")["RELEASE"].astype(np.int64)
+    table = _drop_duplicates(table, own, duplicate_arcsec)
     return table.sort_values(["object_id", "sep_arcsec"], kind="stable").reset_index(drop=True)
+
+
+def _drop_duplicates(table: pd.DataFrame, own_release: pd.Series, radius_arcsec: float
+                     ) -> pd.DataFrame:
+    """Drop other-release rows within ``radius_arcsec`` of the galaxy (offset 0, 0) or of
+    a same-release neighbour of the same galaxy."""
+    same = table["RELEASE"].astype(np.int64).to_numpy() == own_release.reindex(
+        table["object_id"]).to_numpy()
+    other = table[~same]
+    if other.empty:
+        return table
+    near_galaxy = other["sep_arcsec"].to_numpy() < radius_arcsec
+    pairs = other.reset_index().merge(
+        table.loc[same, ["object_id", "dx_arcsec", "dy_arcsec"]], on="object_id",
+        suffixes=("", "_own"))
+    close = np.hypot(pairs["dx_arcsec"] - pairs["dx_arcsec_own"],
+                     pairs["dy_arcsec"] - pairs["dy_arcsec_own"]) < radius_arcsec
+    duplicate = set(other.index[near_galaxy]) | set(pairs.loc[close, "index"])
+    return table.drop(index=sorted(duplicate))
 
 
 def run_neighbours(

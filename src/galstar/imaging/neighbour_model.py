@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.ndimage import binary_fill_holes
 from scipy.optimize import nnls
 from scipy.special import gammaincinv
 
@@ -167,8 +166,8 @@ def _fit_mixture(radii: np.ndarray, profile: np.ndarray, variances: np.ndarray
     return amp / amp.sum(), var
 
 
-@functools.lru_cache(maxsize=64)
-def sersic_mixture(n: float, truncation_re: float = 5.0, n_components: int = 12
+@functools.lru_cache(maxsize=1024)  # indices rounded to 0.05: ~120 per truncation
+def sersic_mixture(n: float, truncation_re: float = 5.0, n_components: int = 10
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian mixture of a unit-flux, unit-half-light-radius circular Sersic profile.
 
@@ -195,7 +194,7 @@ def sersic_mixture(n: float, truncation_re: float = 5.0, n_components: int = 12
 
 
 @functools.lru_cache(maxsize=8)
-def moffat_mixture(beta: float, n_components: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def moffat_mixture(beta: float, n_components: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian mixture of a unit-flux, unit-FWHM circular Moffat PSF.
 
     Returns
@@ -240,13 +239,13 @@ def _convolved_components(neighbours: Neighbours, k: int, psf_beta: float,
     return norm, inverse
 
 
-def _peak_bound(norm: np.ndarray, inverse: np.ndarray, distance: float) -> float:
-    """Upper bound of the model's value at ``distance`` px from its centre (each
-    Gaussian taken along its widest axis)."""
+def _peak_bounds(norm: np.ndarray, inverse: np.ndarray, distance: float) -> np.ndarray:
+    """Upper bound of each Gaussian's value at ``distance`` px from its centre (taken
+    along its widest axis)."""
     a, b, c = inverse[:, 0], inverse[:, 1] * 0.5, inverse[:, 2]
     # smallest eigenvalue of the inverse covariance = 1 / largest variance
     lam = 0.5 * (a + c) - np.sqrt(0.25 * (a - c) ** 2 + b * b)
-    return float(np.sum(norm * np.exp(-0.5 * lam * distance**2)))
+    return norm * np.exp(-0.5 * lam * distance**2)
 
 
 def render_neighbours(
@@ -271,9 +270,10 @@ def render_neighbours(
     truncation_re : float
         Sersic truncation in half-light radii.
     floor : float
-        A neighbour whose model cannot exceed this anywhere in the box (nanomaggies
-        per pixel) is skipped: it cannot bias the target measurably, and most
-        catalogue neighbours of a cutout are far and faint.
+        Nanomaggies per pixel that a neighbour's model may miss anywhere in the box: its
+        Gaussians that cannot exceed their share of it are skipped (most catalogue
+        neighbours of a cutout are far and faint and reach the box with their wings
+        only).
     step : int
         Evaluate every ``step`` px and interpolate bilinearly (1 = every pixel).
 
@@ -299,8 +299,12 @@ def render_neighbours(
         x0, y0 = neighbours.x[k], neighbours.y[k]
         gap = math.hypot(max(cols.start - x0, 0.0, x0 - (cols.stop - 1)),
                          max(rows.start - y0, 0.0, y0 - (rows.stop - 1)))
-        if _peak_bound(norm, inverse, gap) < floor:
+        # Gaussians that stay below their share of the floor over the whole box are left
+        # out (far neighbours reach it with their widest components only)
+        keep = _peak_bounds(norm, inverse, gap) >= floor / len(norm)
+        if not keep.any():
             continue
+        norm, inverse = norm[keep], inverse[keep]
         dx = (xs - np.float32(x0))[None, :]
         dy = (ys - np.float32(y0))[:, None]
         dx2, dxdy, dy2 = dx * dx, dx * dy, dy * dy
@@ -365,20 +369,30 @@ def isophote_contamination(
     Returns
     -------
     (float, int)
-        The contamination (0 when the footprint is empty or holds no target flux) and
-        the footprint's size in pixels.
+        The contamination and the footprint's size in pixels. An empty footprint gives
+        0, or infinity when the neighbours' model alone exceeds the isophote at the
+        centre; a footprint without positive target flux gives 0.
     """
     mirror = centre if symmetry_centre is None else symmetry_centre
     dominated = model_smooth > dominance * level_px
-    target_sm = np.where(dominated, _mirrored(residual, mirror), residual)
-    target = np.where(dominated, _mirrored(flux - model, mirror), flux - model)
+    target_sm, target = residual, flux - model
+    if dominated.any():
+        target_sm = np.where(dominated, _mirrored(residual, mirror), residual)
+        target = np.where(dominated, _mirrored(target, mirror), target)
     above = (target_sm > level_px).astype(np.uint8)
     _, labels = cv2.connectedComponents(above, connectivity=8)
     label = labels[centre]
     if label == 0:
-        return 0.0, 0
-    # Holes are filled: the target's isophote is simply connected.
-    foot = binary_fill_holes(labels == label)
+        # no target light above the isophote at the centre: clean if no neighbour's
+        # either; if a neighbour's light is what reaches it there, it is all contamination
+        return (math.inf if model_smooth[centre] > level_px else 0.0), 0
+    # Holes are filled (outer contour drawn filled): the target's isophote is simply
+    # connected.
+    contours, _ = cv2.findContours((labels == label).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros(labels.shape, np.uint8)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    foot = filled.astype(bool)
     total = float(target[foot].sum())
     if total <= 0:
         return 0.0, int(foot.sum())

@@ -38,22 +38,37 @@ from galstar.imaging.ellipse import (  # noqa: E402
     fit_contour_ellipses,
     select_central,
 )
-from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout, smooth  # noqa: E402
+from galstar.imaging.neighbour_model import neighbours_from_table  # noqa: E402
+from galstar.imaging.pipeline import (  # noqa: E402
+    PreprocessConfig,
+    catalog_contamination,
+    preprocess_cutout,
+    smooth,
+)
 from galstar.imaging.rgb import rgb_to_grey, viewer_rgb  # noqa: E402
 from galstar.imaging.size import centre_crop, enclosing_radius_px  # noqa: E402
 from galstar.imaging.threshold import isodata_threshold  # noqa: E402
 from galstar.io import atomic_path, read_parquet  # noqa: E402
 
 
-def mock_cutouts(n: int, seed: int, root: Path) -> list[bytes]:
-    """FITS bytes of ``n`` target cutouts from a freshly built mock archive."""
+def mock_cutouts(n: int, seed: int, root: Path, radius_arcsec: float
+                 ) -> tuple[list[bytes], list]:
+    """FITS bytes of ``n`` target cutouts from a freshly built mock archive, and each
+    target's DR9 neighbour table (as the pipeline's catalogue stage builds it)."""
     from galstar.archives.mock import MockCutoutService, build_mock_archive
+    from galstar.catalog.neighbours import find_neighbours, match_sweep_identity
 
     build_mock_archive(root, n_galaxies=n, n_field=3 * n, n_stars=n // 4, seed=seed)
     galaxies = read_parquet(root / "truth" / "galaxies.parquet")
     targets = galaxies[galaxies["role"] == "target"].head(n)
     service = MockCutoutService(root)
-    return [service.fits_bytes(float(r.ra), float(r.dec)) for r in targets.itertuples()]
+    blobs = [service.fits_bytes(float(r.ra), float(r.dec)) for r in targets.itertuples()]
+    sweeps = sorted(str(p) for p in root.glob("dr9/*/sweep/*.fits"))
+    table = match_sweep_identity(targets["ra"].to_numpy(), targets["dec"].to_numpy(), sweeps)
+    table.insert(0, "object_id", targets["galaxy_id"].to_numpy())
+    found = find_neighbours(table, sweeps, radius_arcsec)
+    groups = dict(tuple(found.groupby("object_id", sort=False)))
+    return blobs, [groups.get(i, found.iloc[:0]) for i in table["object_id"]]
 
 
 WALL: dict[str, float] = {}
@@ -97,7 +112,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as tmp:
         t0 = time.perf_counter()
-        blobs = mock_cutouts(args.n, args.seed, Path(tmp))
+        blobs, neighbours = mock_cutouts(args.n, args.seed, Path(tmp),
+                                         config.blend.catalog_radius_arcsec)
         render_s = time.perf_counter() - t0
     cubes = [fits.getdata(io.BytesIO(b)).astype(np.float32) for b in blobs]
     n = len(cubes)
@@ -146,13 +162,24 @@ def main(argv: list[str] | None = None) -> dict:
                        centre_crop(rgbs[i][:, :, ::-1] * masks[i][:, :, None], config.crop)),
             found, r),
     }
-    total = best_rate(lambda c: preprocess_cutout(c, config), cubes, r, "full_chain")
+    if config.blend.catalog_contamination_max > 0:
+        # the catalogue pass from the neighbour rows as the shard rule hands them over
+        # (table to pixel frame, model rendering, isophote)
+        steps["blend_catalog"] = best_rate(
+            lambda i: catalog_contamination(
+                fluxes[i], backgrounds[i],
+                neighbours_from_table(neighbours[i], fluxes[i].shape[0], config.pixscale),
+                ellipses[i], config), found, r)
+    indices = list(range(n))
+    total = best_rate(lambda i: preprocess_cutout(cubes[i], config, neighbours=neighbours[i]),
+                      indices, r, "full_chain")
     total_with_read = best_rate(
-        lambda b: preprocess_cutout(fits.getdata(io.BytesIO(b)), config), blobs, r,
+        lambda i: preprocess_cutout(fits.getdata(io.BytesIO(blobs[i])), config,
+                                    neighbours=neighbours[i]), indices, r,
         "full_chain_with_fits_read")
     outcomes: dict[str, int] = {}
-    for c in cubes:
-        reason = preprocess_cutout(c, config).reject_reason or "kept"
+    for c, nb in zip(cubes, neighbours, strict=True):
+        reason = preprocess_cutout(c, config, neighbours=nb).reject_reason or "kept"
         outcomes[reason] = outcomes.get(reason, 0) + 1
     report = {
         "n_cutouts": n,

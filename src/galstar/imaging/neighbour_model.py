@@ -120,6 +120,12 @@ def neighbours_from_table(table: Mapping[str, np.ndarray], size: int, pixscale: 
         The cutout's FITS convention (``CD1_1 < 0``): east is towards lower columns,
         north towards higher rows; the centre is pixel (size - 1) / 2.
     """
+    if hasattr(table, "columns"):  # a DataFrame: one conversion, not one per column
+        numeric = [c for c in NEIGHBOUR_COLUMNS if c != "TYPE"]
+        values = table[numeric].to_numpy(dtype=np.float64)
+        kinds = table["TYPE"].to_numpy()
+        table = {name: values[:, k] for k, name in enumerate(numeric)}
+        table["TYPE"] = kinds
     centre = (size - 1) / 2.0
     x = centre - _column(table, "dx_arcsec") / pixscale
     y = centre + _column(table, "dy_arcsec") / pixscale

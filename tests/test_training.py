@@ -195,7 +195,7 @@ def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_p
 
     exp = {**BASE, "name": "tiny", "resolution": 32, "epochs": 4, "batch_size": 16,
            "dense_units": 32, "dropout": 0.2, "augment": True, "reduce_lr": False,
-           "early_stopping": {"min_delta": 0.0, "patience": 5}}
+           "precise_bn": 64, "early_stopping": {"min_delta": 0.0, "patience": 5}}
     out = {k: tmp_path / n for k, n in [("model_path", "model.keras"),
                                         ("scaler_path", "scaler.json"),
                                         ("history_path", "history.csv"),
@@ -223,6 +223,30 @@ def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_p
     with pytest.raises(ValueError, match="resolution is 64"):
         train_experiment(shards["tables"], shards["images"]["grz-32"],
                          {**exp, "resolution": 64}, seed=7, verbose=0, **out)
+
+
+def test_recalibrate_batchnorm_averages_batch_statistics_over_the_batches():
+    import keras
+
+    from galstar.training.fit import recalibrate_batchnorm
+
+    inputs = keras.Input((3,))
+    bn = keras.layers.BatchNormalization(momentum=0.9)
+    model = keras.Model(inputs, keras.layers.Dense(1)(bn(inputs)))
+    nested = keras.Model(inputs, model(inputs))  # the backbone sits in a nested model
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(loc, 1.0 + loc, size=(16, 3)).astype("float32")
+               for loc in (0.0, 2.0, 5.0, 9.0)]
+    bn.moving_mean.assign(np.full(3, 100.0, "float32"))  # stale, far off
+
+    assert recalibrate_batchnorm(nested, iter(batches)) == 4
+    mean = keras.ops.convert_to_numpy(bn.moving_mean)
+    var = keras.ops.convert_to_numpy(bn.moving_variance)
+    np.testing.assert_allclose(mean, np.mean([b.mean(0) for b in batches], 0), rtol=1e-5)
+    np.testing.assert_allclose(var, np.mean([b.var(0) for b in batches], 0), rtol=1e-4)
+    assert bn.momentum == 0.9  # restored for any further training
+    assert recalibrate_batchnorm(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]),
+                                 iter(batches)) == 0
 
 
 def test_precision_policy():

@@ -60,6 +60,12 @@ class ShardSplit:
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(int(s) for s in self.images[0].shape[1:])
 
+    def subset(self, index: np.ndarray) -> ShardSplit:
+        """The objects ``index`` (same memory-mapped arrays, no copy of the images)."""
+        index = np.asarray(index, dtype=np.int64)
+        return ShardSplit(self.images, self.shard[index], self.row[index], self.labels[index],
+                          self.table.iloc[index].reset_index(drop=True), self.targets)
+
     def gather(self, index: np.ndarray) -> np.ndarray:
         """Images of objects ``index`` as one float32 (b, h, w, c) array."""
         index = np.asarray(index, dtype=np.int64)

@@ -13,7 +13,7 @@ import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -22,14 +22,16 @@ import pandas as pd
 import yaml
 
 from galstar.io import atomic_path
-from galstar.training.data import ShardSplit, load_split, make_dataset, pixel_scale
+from galstar.training.data import (ShardSplit, iter_batches, load_split, make_dataset,
+                                   pixel_scale)
 from galstar.training.experiments import task_targets
 from galstar.training.scaler import MinMaxScaler
 
 __all__ = ["describe_device", "precision_policy", "build_callbacks", "fit_model",
-           "train_experiment"]
+           "recalibrate_batchnorm", "PreciseBatchNorm", "train_experiment"]
 
 log = logging.getLogger(__name__)
+
 
 
 def describe_device() -> dict[str, Any]:
@@ -143,6 +145,66 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
     return frame
 
 
+def _batchnorm_layers(layer: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
+    """Every batch-normalisation layer of ``layer``, nested models included."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [layer]
+    return [bn for sub in getattr(layer, "layers", []) for bn in _batchnorm_layers(sub)]
+
+
+def recalibrate_batchnorm(model: keras.Model, batches: Iterable[np.ndarray]) -> int:
+    """Replace the moving batch-norm statistics by their average over ``batches``.
+
+    The moving averages a from-scratch run ends with follow the last few dozen small
+    batches, so they are noisy; a channel that rarely fires gets a tiny moving
+    variance and, in inference mode, blows up on the rare images that excite it (on
+    the mock: a few low-mass galaxies predicted many dex outside the label range).
+    One forward pass over the training images with a cumulative momentum
+    (k / (k + 1) at batch k) gives the population statistics instead ("precise BN",
+    Wu & Johnson 2021). Weights are not touched; the head's dropout output is unused.
+
+    Returns
+    -------
+    int
+        Number of batches averaged (0 when the model has no batch normalisation).
+    """
+    layers = _batchnorm_layers(model)
+    if not layers:
+        return 0
+    saved = [layer.momentum for layer in layers]
+    k = 0
+    try:
+        for x in batches:
+            for layer in layers:
+                layer.momentum = k / (k + 1.0)
+            model(x, training=True)
+            k += 1
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+    return k
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Recalibrate the batch-norm statistics before every validation pass.
+
+    Early stopping then compares weights by what they will predict with population
+    statistics, not by how lucky the last batches' moving averages were.
+
+    Parameters
+    ----------
+    batches : callable
+        No-argument function returning an iterable of training image batches.
+    """
+
+    def __init__(self, batches: Callable[[], Iterable[np.ndarray]]):
+        super().__init__()
+        self.batches = batches
+
+    def on_test_begin(self, logs=None):
+        recalibrate_batchnorm(self.model, self.batches())
+
+
 def train_experiment(
     tables: Sequence[str | os.PathLike],
     images: Sequence[str | os.PathLike],
@@ -208,10 +270,19 @@ def train_experiment(
             dense_units=int(experiment.get("dense_units", 1024)),
             l2=float(experiment.get("l2", 1e-3)), input_scale=input_scale,
             bn_momentum=experiment.get("bn_momentum"))
+        callbacks = build_callbacks(experiment)
+        n_precise = int(experiment.get("precise_bn") or 0)
+        if n_precise > 0:
+            callbacks.insert(0, PreciseBatchNorm(_bn_batches(train, batch_size, n_precise)))
         history = fit_model(model, train_ds, val_ds, epochs=int(experiment["epochs"]),
                             learning_rate=float(experiment["learning_rate"]),
-                            callbacks=build_callbacks(experiment), n_train=len(train),
-                            verbose=verbose)
+                            callbacks=callbacks, n_train=len(train), verbose=verbose)
+        if n_precise > 0:
+            # On the weights early stopping kept, from every training image (some
+            # backends also restore the training-time statistics with the weights).
+            n = recalibrate_batchnorm(model, _bn_batches(train, batch_size, len(train))())
+            log.info("batch-norm statistics: average of %d batches of %d training images",
+                     n, batch_size)
         with atomic_path(model_path) as tmp:
             model.save(tmp)
     finally:
@@ -235,6 +306,21 @@ def train_experiment(
              name, summary["epochs_run"], summary["best_val_loss"], summary["best_epoch"],
              summary["train_images_per_s"])
     return summary
+
+
+def _bn_batches(train: ShardSplit, batch_size: int, n_images: int
+                ) -> Callable[[], Iterable[np.ndarray]]:
+    """Unaugmented training batches for :func:`recalibrate_batchnorm`.
+
+    Batches have the training batch size, so each batch's variance is the one the
+    network was trained with; a fixed random subset of ``n_images`` (not the first
+    rows, which would all come from one shard).
+    """
+    index = np.arange(len(train))
+    if n_images < len(train):
+        index = np.sort(np.random.default_rng(0).choice(len(train), n_images, replace=False))
+    subset = train.subset(index)
+    return lambda: iter_batches(subset, batch_size)
 
 
 def _check_images(train: ShardSplit, experiment: Mapping[str, Any], name: str,

@@ -42,18 +42,15 @@ class EpochClock(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._t)
 
 
-def images_per_second(model, data, n_images: int, epochs: int, batch_size: int | None,
-                      seed: int) -> float:
-    """Train ``epochs`` epochs; images/s over all but the first (tracing) epoch."""
-    keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(3e-4), loss="mae")
+def epoch_seconds(model, data, epochs: int, batch_size: int | None) -> list[float]:
+    """Train ``epochs`` epochs; wall seconds of each but the first (iterator start-up)."""
     clock = EpochClock()
     if isinstance(data, tuple):
         model.fit(*data, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0,
                   callbacks=[clock])
     else:
         model.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[clock])
-    return n_images / float(np.median(clock.seconds[1:]))
+    return clock.seconds[1:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-images", type=int, default=640,
                         help="training images per epoch (multiple of the batch size)")
-    parser.add_argument("--epochs", type=int, default=3, help="including the untimed first")
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="epochs per round, including the untimed first")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved pipeline / in-memory rounds (load drift cancels)")
     parser.add_argument("--seed", type=int, default=3407)
     parser.add_argument("--out", default="results/benchmarks/train.json")
     args = parser.parse_args(argv)
@@ -95,19 +95,30 @@ def main(argv: list[str] | None = None) -> int:
 
     def model():
         keras.utils.set_random_seed(args.seed)
-        return build_galeffnet(args.backbone, input_shape=split.image_shape,
-                               input_scale=pixel_scale(split, seed=args.seed))
+        net = build_galeffnet(args.backbone, input_shape=split.image_shape,
+                              input_scale=pixel_scale(split, seed=args.seed))
+        net.compile(optimizer=keras.optimizers.Adam(3e-4), loss="mae")
+        return net
 
+    # Both models are traced once, then timed in alternating rounds so that a change in
+    # machine load hits both sides alike; the ratio is of the medians.
     dataset = make_dataset(split, scaled, args.batch_size, shuffle=True, seed=args.seed)
-    pipeline = images_per_second(model(), dataset, n, args.epochs, None, args.seed)
     in_memory = (split.gather(np.arange(n)), scaled)
-    memory = images_per_second(model(), in_memory, n, args.epochs, args.batch_size, args.seed)
+    runs = {"pipeline": (model(), dataset), "in_memory": (model(), in_memory)}
+    seconds: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(args.rounds):
+        for kind, (net, data) in runs.items():
+            seconds[kind] += epoch_seconds(net, data, args.epochs, args.batch_size)
+    pipeline, memory = (n / float(np.median(seconds[k])) for k in ("pipeline", "in_memory"))
+    per_epoch = {k: [round(n / s, 1) for s in v] for k, v in seconds.items()}
 
     result = {
         "source": source, "variant": args.variant, "backbone": args.backbone,
-        "batch_size": args.batch_size, "images_per_epoch": n, "timed_epochs": args.epochs - 1,
+        "batch_size": args.batch_size, "images_per_epoch": n, "timed_epochs": len(seconds["pipeline"]),
+        "rounds": args.rounds,
         "pipeline_images_per_s": round(pipeline, 2), "in_memory_images_per_s": round(memory, 2),
         "ratio": round(pipeline / memory, 4), "target_ratio": 0.95,
+        "images_per_s_by_epoch": per_epoch,
         "backend": device["backend"], "device": device["device"], "device_name": device["name"],
         "mixed_precision": policy != "float32", "precision_policy": policy,
         "cpu_count": device["cpu_count"],

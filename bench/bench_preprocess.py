@@ -38,7 +38,6 @@ from galstar.imaging.ellipse import (  # noqa: E402
     fit_contour_ellipses,
     select_central,
 )
-from galstar.imaging.neighbour_model import neighbours_from_table  # noqa: E402
 from galstar.imaging.pipeline import (  # noqa: E402
     PreprocessConfig,
     catalog_contamination,
@@ -51,12 +50,14 @@ from galstar.imaging.threshold import isodata_threshold  # noqa: E402
 from galstar.io import atomic_path, read_parquet  # noqa: E402
 
 
-def mock_cutouts(n: int, seed: int, root: Path, radius_arcsec: float
+def mock_cutouts(n: int, seed: int, root: Path, radius_arcsec: float, pixscale: float
                  ) -> tuple[list[bytes], list]:
     """FITS bytes of ``n`` target cutouts from a freshly built mock archive, and each
-    target's DR9 neighbour table (as the pipeline's catalogue stage builds it)."""
+    target's DR9 neighbours (found as the catalogue rule does, converted as the shard
+    rule does)."""
     from galstar.archives.mock import MockCutoutService, build_mock_archive
     from galstar.catalog.neighbours import find_neighbours, match_sweep_identity
+    from galstar.imaging.shard import neighbours_per_object
 
     build_mock_archive(root, n_galaxies=n, n_field=3 * n, n_stars=n // 4, seed=seed)
     galaxies = read_parquet(root / "truth" / "galaxies.parquet")
@@ -67,8 +68,7 @@ def mock_cutouts(n: int, seed: int, root: Path, radius_arcsec: float
     table = match_sweep_identity(targets["ra"].to_numpy(), targets["dec"].to_numpy(), sweeps)
     table.insert(0, "object_id", targets["galaxy_id"].to_numpy())
     found = find_neighbours(table, sweeps, radius_arcsec)
-    groups = dict(tuple(found.groupby("object_id", sort=False)))
-    return blobs, [groups.get(i, found.iloc[:0]) for i in table["object_id"]]
+    return blobs, neighbours_per_object(found, table["object_id"].to_numpy(), pixscale)
 
 
 WALL: dict[str, float] = {}
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as tmp:
         t0 = time.perf_counter()
         blobs, neighbours = mock_cutouts(args.n, args.seed, Path(tmp),
-                                         config.blend.catalog_radius_arcsec)
+                                         config.blend.catalog_radius_arcsec, config.pixscale)
         render_s = time.perf_counter() - t0
     cubes = [fits.getdata(io.BytesIO(b)).astype(np.float32) for b in blobs]
     n = len(cubes)
@@ -163,13 +163,11 @@ def main(argv: list[str] | None = None) -> dict:
             found, r),
     }
     if config.blend.catalog_contamination_max > 0:
-        # the catalogue pass from the neighbour rows as the shard rule hands them over
-        # (table to pixel frame, model rendering, isophote)
+        # the catalogue pass on the neighbours as the shard rule hands them over (model
+        # rendering, isophote; the table's conversion is done once per shard)
         steps["blend_catalog"] = best_rate(
-            lambda i: catalog_contamination(
-                fluxes[i], backgrounds[i],
-                neighbours_from_table(neighbours[i], fluxes[i].shape[0], config.pixscale),
-                ellipses[i], config), found, r)
+            lambda i: catalog_contamination(fluxes[i], backgrounds[i], neighbours[i],
+                                            ellipses[i], config), found, r)
     indices = list(range(n))
     total = best_rate(lambda i: preprocess_cutout(cubes[i], config, neighbours=neighbours[i]),
                       indices, r, "full_chain")

@@ -15,8 +15,9 @@ so was the catalogue pass's threshold (0.09); this sample (seed 11) was used for
 Here: precision 0.94, recall 1.00 (15 true blends; image passes alone 1.00 and 0.73).
 On seven held-out mocks (seeds 11, 19, 23, 29, 31, 37, 41) pooled: precision 0.957,
 recall 0.948 (image passes alone: 0.92, 0.77); on the demo's 600-cutout sample 0.913 and
-0.875 (21 of 24: one miss fewer would fail it, a thin margin). The mock catalogue describes the rendered profiles exactly (same Sersic family,
-small measurement noise, no merged pairs), so these are upper bounds for real data.
+0.875 (21 of 24: one more miss would fail it, a thin margin). The mock catalogue
+describes the rendered profiles exactly (same Sersic family, small measurement noise, no
+merged pairs), so these are upper bounds for real data.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import cv2
 import numpy as np
@@ -81,6 +81,8 @@ class Neighbours:
         Angle of the major axis from the +column axis towards +row, radians.
     psf_fwhm_px : numpy.ndarray
         Flux-weighted grz PSF FWHM at the neighbour, px.
+    size : int
+        Side of the cutout whose frame ``x`` and ``y`` are in, px.
     """
 
     x: np.ndarray
@@ -91,9 +93,22 @@ class Neighbours:
     q: np.ndarray
     theta: np.ndarray
     psf_fwhm_px: np.ndarray
+    size: int = 152
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def take(self, index: np.ndarray) -> Neighbours:
+        """The neighbours at ``index`` (e.g. one target's rows of a shard's table)."""
+        return Neighbours(**{f.name: getattr(self, f.name)[index]
+                             for f in fields(self) if f.name != "size"}, size=self.size)
+
+    def in_frame(self, size: int) -> Neighbours:
+        """The same neighbours in the frame of a ``size`` px cutout (same centre)."""
+        if size == self.size:
+            return self
+        shift = (size - self.size) / 2.0
+        return replace(self, x=self.x + shift, y=self.y + shift, size=size)
 
 
 def _column(table: Mapping[str, np.ndarray], name: str) -> np.ndarray:
@@ -150,7 +165,7 @@ def neighbours_from_table(table: Mapping[str, np.ndarray], size: int, pixscale: 
     theta = np.arctan2(np.cos(phi), -np.sin(phi))
     r_e = np.where(point, 0.0, np.clip(_column(table, "SHAPE_R"), 0.0, None) / pixscale)
     return Neighbours(x=x, y=y, flux=flux, r_e_px=r_e, sersic_n=sersic, q=q, theta=theta,
-                      psf_fwhm_px=psf_fwhm)
+                      psf_fwhm_px=psf_fwhm, size=int(size))
 
 
 def _fit_mixture(radii: np.ndarray, profile: np.ndarray, variances: np.ndarray
@@ -254,6 +269,25 @@ def _peak_bounds(norm: np.ndarray, inverse: np.ndarray, distance: float) -> np.n
     return norm * np.exp(-0.5 * lam * distance**2)
 
 
+def _reachable(neighbours: Neighbours, rows: slice, cols: slice, psf_beta: float,
+               truncation_re: float, floor: float) -> np.ndarray:
+    """Indices of the neighbours whose model may exceed ``floor`` in the box, from a
+    cheap bound on all at once: the peak no higher than the PSF's narrowest Gaussian
+    holding all the flux, the fall-off no slower than the widest galaxy-and-PSF one."""
+    x0, y0 = neighbours.x, neighbours.y
+    gap = np.hypot(np.maximum.reduce([cols.start - x0, np.zeros_like(x0),
+                                      x0 - (cols.stop - 1)]),
+                   np.maximum.reduce([rows.start - y0, np.zeros_like(y0),
+                                      y0 - (rows.stop - 1)]))
+    _, psf_var = moffat_mixture(float(psf_beta))
+    fwhm2 = neighbours.psf_fwhm_px**2
+    # widest Sersic Gaussian: below the truncation radius (the fit's widest width)
+    widest = (0.8 * truncation_re) ** 2 * neighbours.r_e_px**2 + psf_var.max() * fwhm2
+    peak = neighbours.flux / (2.0 * math.pi * psf_var.min() * fwhm2)
+    bound = peak * np.exp(-0.5 * gap**2 / widest)
+    return np.flatnonzero((neighbours.flux > 0) & (bound >= floor))
+
+
 def render_neighbours(
     neighbours: Neighbours,
     rows: slice,
@@ -262,7 +296,7 @@ def render_neighbours(
     truncation_re: float = 5.0,
     floor: float = 0.0,
     step: int = 1,
-) -> np.ndarray:
+) -> np.ndarray | None:
     """The neighbours' summed PSF-convolved model on a box of the cutout.
 
     Parameters
@@ -285,9 +319,10 @@ def render_neighbours(
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or None
         (rows, cols) float32 nanomaggies per pixel (pixel-centre values of the
-        convolved profile; every component is at least a PSF wide).
+        convolved profile; every component is at least a PSF wide); None when no
+        neighbour reaches the floor anywhere in the box.
     """
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     step = max(int(step), 1)
@@ -298,9 +333,8 @@ def render_neighbours(
     model = np.zeros(coarse, np.float32)
     ys = rows.start + step * np.arange(coarse[0], dtype=np.float32)
     xs = cols.start + step * np.arange(coarse[1], dtype=np.float32)
-    for k in range(len(neighbours)):
-        if neighbours.flux[k] <= 0:
-            continue
+    drawn = False
+    for k in _reachable(neighbours, rows, cols, psf_beta, truncation_re, floor):
         norm, inverse = _convolved_components(neighbours, k, psf_beta, truncation_re)
         x0, y0 = neighbours.x[k], neighbours.y[k]
         gap = math.hypot(max(cols.start - x0, 0.0, x0 - (cols.stop - 1)),
@@ -311,12 +345,15 @@ def render_neighbours(
         if not keep.any():
             continue
         norm, inverse = norm[keep], inverse[keep]
+        drawn = True
         dx = (xs - np.float32(x0))[None, :]
         dy = (ys - np.float32(y0))[:, None]
         dx2, dxdy, dy2 = dx * dx, dx * dy, dy * dy
         for f, (a, b, c) in zip(norm.astype(np.float32), inverse.astype(np.float32),
                                 strict=True):
             model += f * np.exp(np.float32(-0.5) * (a * dx2 + b * dxdy + c * dy2))
+    if not drawn:
+        return None
     if step == 1:
         return model[:shape[0], :shape[1]]
     # pixel i of the box lies at coarse coordinate i / step

@@ -249,15 +249,18 @@ def catalog_contamination(
     rows, cols = ellipse.bbox(flux.shape)
     rows = slice(max(0, rows.start - margin), min(n, rows.stop + margin))
     cols = slice(max(0, cols.start - margin), min(flux.shape[1], cols.stop + margin))
-    box = flux[rows, cols].astype(np.float64) - background.level
-    sigma = blend.kernel_fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-    sm = cv2.GaussianBlur(box, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                          borderType=cv2.BORDER_REFLECT)
     level_px = blend.catalog_isophote_nmgy_arcsec2 * config.pixscale**2
     model = render_neighbours(neighbours, rows, cols, psf_beta=blend.catalog_psf_beta,
                               truncation_re=blend.catalog_truncation_re,
                               floor=blend.catalog_floor * level_px,
-                              step=blend.catalog_step_px).astype(np.float64)
+                              step=blend.catalog_step_px)
+    if model is None:  # no neighbour's light reaches the target's box
+        return 0.0
+    model = model.astype(np.float64)
+    box = flux[rows, cols].astype(np.float64) - background.level
+    sigma = blend.kernel_fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    sm = cv2.GaussianBlur(box, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                          borderType=cv2.BORDER_REFLECT)
     # the footprint compares like with like: the model smoothed as the image is (an
     # unsmoothed star would leave a ring of smoothed starlight around its core)
     model_sm = cv2.GaussianBlur(model, (0, 0), sigmaX=sigma, sigmaY=sigma,
@@ -387,6 +390,7 @@ def preprocess_cutout(
     if config.blend.catalog_contamination_max > 0 and neighbours is not None:
         if not isinstance(neighbours, Neighbours):
             neighbours = neighbours_from_table(neighbours, n, config.pixscale)
+        neighbours = neighbours.in_frame(n)
         contamination = catalog_contamination(flux, background, neighbours, ellipse, config)
     # With the catalogue pass run, the image passes' detections must also be seen by it
     # (catalog_confirm_min): most of what they find alone is near the 10 % truth limit.

@@ -14,9 +14,11 @@ import pandas as pd
 from astropy.io import fits
 from tqdm import tqdm
 
+from galstar.imaging.neighbour_model import Neighbours, neighbours_from_table
 from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
 
-__all__ = ["CARRY_COLUMNS", "CutoutReadError", "read_cutout", "preprocess_paths",
+__all__ = ["CARRY_COLUMNS", "CutoutReadError", "neighbours_per_object", "read_cutout",
+           "preprocess_paths",
            "preprocess_shard"]
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,17 @@ def _process_chunk(paths: Sequence[str], config: PreprocessConfig,
     if neighbours is None:
         neighbours = [None] * len(paths)
     return [_process_one(p, config, nb) for p, nb in zip(paths, neighbours, strict=True)]
+
+
+def neighbours_per_object(neighbours: pd.DataFrame, object_ids: np.ndarray,
+                           pixscale: float, size: int = 152) -> list[Neighbours]:
+    """Each object's catalogue neighbours, converted once for the whole shard (the
+    pipeline moves them to the frame of the actual cutout size)."""
+    allrows = neighbours_from_table(neighbours, size, pixscale)
+    index = pd.Series(np.arange(len(neighbours))).groupby(
+        neighbours["object_id"].to_numpy()).apply(np.asarray).to_dict()
+    empty = np.zeros(0, dtype=np.int64)
+    return [allrows.take(index.get(oid, empty)) for oid in object_ids]
 
 
 def preprocess_paths(
@@ -214,10 +227,8 @@ def preprocess_shard(
     paths = man["path"].reindex(table["object_id"]).to_numpy(dtype=object)[ok_idx]
     per_object = None
     if neighbours is not None and config.blend.catalog_contamination_max > 0:
-        groups = dict(tuple(neighbours.groupby("object_id", sort=False)))
-        empty = neighbours.iloc[:0]
-        per_object = [groups.get(oid, empty)
-                      for oid in table["object_id"].to_numpy()[ok_idx]]
+        per_object = neighbours_per_object(neighbours, table["object_id"].to_numpy()[ok_idx],
+                                            config.pixscale)
     outcomes = preprocess_paths(list(paths), config, threads=threads, progress=progress,
                                 neighbours=per_object)
 

@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "source": source, "variant": args.variant, "backbone": args.backbone,
-        "batch_size": args.batch_size, "images_per_epoch": n, "timed_epochs": len(seconds["pipeline"]),
-        "rounds": args.rounds,
+        "batch_size": args.batch_size, "images_per_epoch": n,
+        "timed_epochs": len(seconds["pipeline"]), "rounds": args.rounds,
         "pipeline_images_per_s": round(pipeline, 2), "in_memory_images_per_s": round(memory, 2),
         "ratio": round(pipeline / memory, 4), "target_ratio": 0.95,
         "images_per_s_by_epoch": per_epoch,

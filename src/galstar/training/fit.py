@@ -22,8 +22,7 @@ import pandas as pd
 import yaml
 
 from galstar.io import atomic_path
-from galstar.training.data import (ShardSplit, iter_batches, load_split, make_dataset,
-                                   pixel_scale)
+from galstar.training.data import ShardSplit, iter_batches, load_split, make_dataset, pixel_scale
 from galstar.training.experiments import task_targets
 from galstar.training.scaler import MinMaxScaler
 
@@ -180,7 +179,7 @@ def recalibrate_batchnorm(model: keras.Model, batches: Iterable[np.ndarray]) -> 
             model(x, training=True)
             k += 1
     finally:
-        for layer, momentum in zip(layers, saved):
+        for layer, momentum in zip(layers, saved, strict=True):
             layer.momentum = momentum
     return k
 

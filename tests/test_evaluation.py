@@ -69,6 +69,25 @@ def test_metrics_table_and_groups():
     assert sorted(set(types["group"])) == ["DEV", "EXP", "REX", "SER"]
 
 
+def test_predictions_outside_the_training_range_are_clipped_and_counted():
+    from galstar.training.scaler import MinMaxScaler
+
+    scaler = MinMaxScaler(("a", "b"), (8.0, -13.0), (12.0, -9.0))
+    scaled = np.array([[-0.5, 0.5], [1.25, 1.0]])
+    np.testing.assert_allclose(scaler.inverse_transform(scaled), [[6.0, -11.0], [13.0, -9.0]])
+    np.testing.assert_allclose(scaler.inverse_transform(scaled, clip=True),
+                               [[8.0, -11.0], [12.0, -9.0]])
+
+    pred = _predictions()
+    pred[TARGETS[0] + "_clipped"] = False
+    test = np.flatnonzero(pred["split"] == "test")
+    pred.loc[test[:3], TARGETS[0] + "_clipped"] = True
+    pred.loc[np.flatnonzero(pred["split"] == "val")[:5], TARGETS[0] + "_clipped"] = True
+    table = metrics_table(pred, TARGETS)
+    assert table.loc[0, "n_clipped"] == 3  # test split only
+    assert np.isnan(table.loc[1, "n_clipped"])  # no flag column for that target
+
+
 def test_binned_sigma_follows_the_paper_bins():
     truth = np.array([8.1, 8.4, 8.5, 9.2, 9.9])
     sigma = np.array([0.1, 0.3, 0.5, 0.2, 0.4])

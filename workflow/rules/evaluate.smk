@@ -43,6 +43,7 @@ rule predict:
         mc_passes=cfg("evaluation", "mc_passes"),
         batch_size=cfg("evaluation", "predict_batch_size"),
         seed=cfg("seed"),
+        clip=cfg("evaluation", "clip_to_label_range"),
     threads: experiment_setting(EXPERIMENTS, "threads")
     resources:
         gpu=experiment_setting(EXPERIMENTS, "gpu"),

@@ -53,8 +53,11 @@ def metrics_table(predictions: pd.DataFrame, targets: Sequence[str], split: str 
     for t in targets:
         m = regression_metrics(rows[t], rows[t + pred_suffix], outlier_dex)
         label_std = float(np.std(rows[t]))
-        out.append({"target": t, **m, "label_std": label_std,
-                    "sigma_over_std": m["sigma"] / label_std if label_std > 0 else np.nan})
+        row = {"target": t, **m, "label_std": label_std,
+               "sigma_over_std": m["sigma"] / label_std if label_std > 0 else np.nan}
+        if t + "_clipped" in rows:  # predictions limited to the training label range
+            row["n_clipped"] = int(rows[t + "_clipped"].sum())
+        out.append(row)
     return pd.DataFrame(out)
 
 

@@ -54,9 +54,16 @@ class MinMaxScaler:
         """Physical labels -> [0, 1] (float32)."""
         return ((np.asarray(labels) - np.asarray(self.minimum)) / self.span).astype(np.float32)
 
-    def inverse_transform(self, scaled: np.ndarray) -> np.ndarray:
-        """Scaled predictions -> physical units (float64)."""
-        return np.asarray(scaled, dtype=np.float64) * self.span + np.asarray(self.minimum)
+    def inverse_transform(self, scaled: np.ndarray, clip: bool = False) -> np.ndarray:
+        """Scaled predictions -> physical units (float64).
+
+        With ``clip``, values are first limited to [0, 1]: the range of the training
+        labels, beyond which a prediction is an extrapolation the data do not support.
+        """
+        scaled = np.asarray(scaled, dtype=np.float64)
+        if clip:
+            scaled = np.clip(scaled, 0.0, 1.0)
+        return scaled * self.span + np.asarray(self.minimum)
 
     def inverse_scale(self, scaled_spread: np.ndarray) -> np.ndarray:
         """A spread (standard deviation) in scaled units -> physical units."""

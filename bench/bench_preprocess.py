@@ -27,7 +27,7 @@ from astropy.io import fits  # noqa: E402
 cv2.setNumThreads(1)
 
 from galstar.imaging.blend import (  # noqa: E402
-    asymmetry_fraction,
+    asymmetry_measures,
     count_regions_connectivity,
     count_sources_photutils,
     estimate_background,
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
             lambda i: count_regions_connectivity(greys[i], masks[i], config.blend, *boxes[i]),
             found, r),
         "blend_asymmetry": best_rate(
-            lambda i: asymmetry_fraction(fluxes[i], masks[i], backgrounds[i], config.blend,
+            lambda i: asymmetry_measures(fluxes[i], masks[i], backgrounds[i], config.blend,
                                          *boxes[i]), found, r),
         "size_crop": best_rate(
             lambda i: (enclosing_radius_px(contours[i][targets[i][1]]),

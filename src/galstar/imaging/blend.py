@@ -57,7 +57,6 @@ __all__ = [
     "count_sources_photutils",
     "count_regions_connectivity",
     "Asymmetry",
-    "asymmetry_fraction",
     "asymmetry_measures",
     "kernel_noise_factor",
     "min_prominence",
@@ -513,24 +512,6 @@ def _segment_flux(sm: np.ndarray, above: np.ndarray, centre: tuple[float, float]
     if not (0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]) or labels[y, x] == 0:
         return 0.0
     return float(sm[labels == labels[y, x]].sum(dtype=np.float64))
-
-
-def asymmetry_fraction(
-    flux: np.ndarray,
-    mask: np.ndarray,
-    background: BackgroundEstimate,
-    config: BlendConfig,
-    rows: slice,
-    cols: slice,
-    search_px: int = 3,
-    smooth: np.ndarray | None = None,
-) -> tuple[float, float, float]:
-    """Companion over target flux and the centre of rotation (x, y).
-
-    The ``fraction`` and centre of :func:`asymmetry_measures` (same parameters).
-    """
-    a = asymmetry_measures(flux, mask, background, config, rows, cols, search_px, smooth)
-    return a.fraction, a.x, a.y
 
 
 def min_prominence(background: BackgroundEstimate, config: BlendConfig) -> float:

@@ -32,7 +32,6 @@ __all__ = ["describe_device", "precision_policy", "build_callbacks", "fit_model"
 log = logging.getLogger(__name__)
 
 
-
 def describe_device() -> dict[str, Any]:
     """Which accelerator Keras will use: backend, device kind and name."""
     try:

@@ -7,6 +7,8 @@ arrive is shared, so both must give identical files and tables.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,13 @@ from http_faults import (  # noqa: F401 (fault_server is a fixture)
     mock_cutout_service,
 )
 
-from galstar.archives.acquire import cutout_source, fetch_cutouts, fetch_dr9_sweeps, fetch_mpajhu
+from galstar.archives.acquire import (
+    cutout_source,
+    cutout_source_key,
+    fetch_cutouts,
+    fetch_dr9_sweeps,
+    fetch_mpajhu,
+)
 from galstar.archives.legacysurvey import iter_sweep_rows
 from galstar.archives.skyserver import MPAJHU_COLUMNS
 from galstar.io import read_parquet, write_parquet
@@ -63,6 +71,41 @@ def test_mock_cutouts_over_faulty_http_equal_the_in_process_service(archive, tmp
     assert server.stats.total_faults / server.stats.total_requests >= 0.05
     assert _cache(tmp_path / "live") == _cache(tmp_path / "mock")  # byte-identical
     assert remote["sha256"].tolist() == local["sha256"].tolist()
+
+
+def test_cutouts_cached_from_another_source_are_fetched_again(archive, tmp_path):
+    sweep = sorted((archive / "dr9" / "south" / "sweep").glob("sweep-*.fits"))[0]
+    rows = next(iter_sweep_rows(sweep, ["RA", "DEC", "TYPE"]))
+    rows = rows[rows["TYPE"] != "PSF"].head(6)
+    shard = tmp_path / "shard-000.parquet"
+    write_parquet(pd.DataFrame({"object_id": np.arange(len(rows), dtype=np.int64) + 7,
+                                "RA": rows["RA"].to_numpy(), "DEC": rows["DEC"].to_numpy()}),
+                  shard)
+    render = cutout_source("mock", mock_root=archive)
+    calls = []
+
+    def source(ra, dec):
+        calls.append((ra, dec))
+        return render(ra, dec)
+
+    key = cutout_source_key("mock", mock_root=archive)
+    common = dict(size=152, bands="grz", concurrency=2, rate_per_s=None, progress=False)
+    cache = tmp_path / "cache"
+    fetch_cutouts(shard, cache, tmp_path / "m.parquet", source, source_key=key, **common)
+    assert len(calls) == 6 and len(list(cache.glob("*.fits"))) == 6
+    fetch_cutouts(shard, cache, tmp_path / "m.parquet", source, source_key=key, **common)
+    assert len(calls) == 6  # same source: every cutout served from the cache
+
+    # A regenerated mock (here: its manifest rewritten) is another source.
+    copy = tmp_path / "regenerated"
+    shutil.copytree(archive, copy)
+    (copy / "manifest.json").write_text((archive / "manifest.json").read_text() + "\n")
+    other = cutout_source_key("mock", mock_root=copy)
+    assert other != key and other["size"] == key["size"]
+    assert cutout_source_key("mock", mock_root=archive, pixscale=0.524) != key
+    fetch_cutouts(shard, cache, tmp_path / "m.parquet", source, source_key=other, **common)
+    assert len(calls) == 12  # all fetched again
+    assert json.loads((cache / "source.json").read_text()) == other
 
 
 def test_paged_skyserver_on_the_mock_archive(archive, tmp_path, fault_server):  # noqa: F811

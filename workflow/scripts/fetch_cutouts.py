@@ -1,16 +1,21 @@
 """Snakemake adapter: Stage 1 cutouts of one shard (galstar.archives.acquire.fetch_cutouts)."""
 
-from galstar.archives.acquire import cutout_source, fetch_cutouts, mock_root_of
+from galstar.archives.acquire import (
+    cutout_source,
+    cutout_source_key,
+    fetch_cutouts,
+    mock_root_of,
+)
 from galstar.logs import log_to_file
 
 log_to_file(snakemake.log[0])  # noqa: F821
 p = dict(snakemake.params.items())  # noqa: F821
 d, c = p["download"], p["cutout"]
 mock = p["archive"] == "mock"
-source = cutout_source(p["archive"], layer=c["layer"], pixscale=c["pixscale"],
-                       bands=c["bands"], size=c["size"],
-                       mock_root=mock_root_of(snakemake.input.mock) if mock else None,  # noqa: F821
-                       cutout_url=p.get("cutout_url"), timeout_s=d["timeout_s"])
+request = dict(layer=c["layer"], pixscale=c["pixscale"], bands=c["bands"], size=c["size"],
+               mock_root=mock_root_of(snakemake.input.mock) if mock else None,  # noqa: F821
+               cutout_url=p.get("cutout_url"))
+source = cutout_source(p["archive"], timeout_s=d["timeout_s"], **request)
 fetch_cutouts(
     snakemake.input.shard,  # noqa: F821
     None,  # the cache beside the manifest: resources/{archive}/cutouts/cache/shard-XXX
@@ -23,4 +28,5 @@ fetch_cutouts(
     max_retries=d["max_retries"],
     backoff_s=d["backoff_s"],
     seed=p["seed"],
+    source_key=cutout_source_key(p["archive"], **request),
 )

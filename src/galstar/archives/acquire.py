@@ -6,6 +6,8 @@ validation, caching, retries and the manifest are the same code (:mod:`.http`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -41,6 +43,7 @@ __all__ = [
     "MOCK_GALSPEC",
     "mock_root_of",
     "cache_dir_of",
+    "cutout_source_key",
     "PERMANENT_PREFIXES",
     "read_mock_mpajhu",
     "fetch_mpajhu",
@@ -268,6 +271,52 @@ def cutout_source(archive: str, *, layer: str = "ls-dr9", pixscale: float = 0.26
     raise ValueError(f"config key 'archive' must be mock or live, got {archive!r}")
 
 
+def cutout_source_key(archive: str, *, layer: str = "ls-dr9", pixscale: float = 0.262,
+                      bands: str = "grz", size: int = 152,
+                      mock_root: str | os.PathLike | None = None,
+                      cutout_url: str | None = None) -> dict[str, object]:
+    """What the cached cutouts of :func:`fetch_cutouts` are a function of.
+
+    The request (layer, pixel scale, bands, size) and where it goes: the service URL,
+    or for the mock the archive's catalogue files and the code that renders from them
+    (a regenerated mock serves other pixels under the same positions).
+    """
+    key: dict[str, object] = {"archive": archive, "layer": layer, "pixscale": float(pixscale),
+                              "bands": bands, "size": int(size)}
+    if archive == "live":
+        key["cutout_url"] = cutout_url
+    elif mock_root is not None:
+        import galstar.archives.mock as renderer
+        import galstar.simulate as simulate
+
+        digest = hashlib.sha256()
+        code = sorted(Path(simulate.__file__).parent.glob("*.py"))
+        for path in [Path(mock_root) / "manifest.json", Path(mock_root) / "universe.parquet",
+                     Path(renderer.__file__), *code]:
+            digest.update(path.read_bytes())
+        key["mock_sha256"] = digest.hexdigest()
+    return key
+
+
+def _claim_cache(cache: Path, source_key: dict[str, object]) -> None:
+    """Make ``cache`` hold cutouts of ``source_key`` only: files cached from another
+    source (a changed request, a regenerated mock) are removed, never served."""
+    stamp = cache / "source.json"
+    wanted = json.dumps(source_key, sort_keys=True)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    stale = sorted(cache.glob("*.fits"))
+    if stale:
+        previous = json.loads(stamp.read_text()) if stamp.exists() else "unrecorded"
+        log.warning("%s: %d cached cutouts came from another source (%s, now %s); "
+                    "removed, they are fetched again", cache, len(stale), previous,
+                    source_key)
+        for path in stale:
+            path.unlink()
+    with atomic_path(stamp) as tmp:
+        tmp.write_text(wanted)
+
+
 def _mock_fetch(service, ra: float, dec: float, **kwargs) -> bytes:
     return service.fits_bytes(ra, dec, **kwargs)
 
@@ -276,7 +325,8 @@ def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike |
                   manifest_path: str | os.PathLike, source: Callable[[float, float], bytes],
                   *, size: int = 152, bands: str = "grz", concurrency: int = 8,
                   rate_per_s: float | None = 10.0, max_retries: int = 8,
-                  backoff_s: float = 1.0, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                  backoff_s: float = 1.0, seed: int = 0, progress: bool = True,
+                  source_key: dict[str, object] | None = None) -> pd.DataFrame:
     """Fetch, validate and cache the cutouts of one shard; write its manifest.
 
     Cutouts are requested at the DR9 position (``RA``, ``DEC``) of each object and
@@ -298,6 +348,9 @@ def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike |
         What a valid cutout must be.
     concurrency, rate_per_s, max_retries, backoff_s, seed, progress
         Download settings; ``rate_per_s=None`` for the in-process mock.
+    source_key : dict, optional
+        :func:`cutout_source_key` of ``source``, recorded in the cache
+        (``source.json``); cutouts cached under another key are removed first.
 
     Returns
     -------
@@ -320,6 +373,8 @@ def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike |
         raise ValueError(f"{shard_table}: object_id {dup} appears more than once")
     cache = cache_dir_of(manifest_path) if cache_dir is None else Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
+    if source_key is not None:
+        _claim_cache(cache, source_key)
     ids = table["object_id"].to_numpy(np.int64)
     ras = table["RA"].to_numpy(np.float64)
     decs = table["DEC"].to_numpy(np.float64)

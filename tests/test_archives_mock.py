@@ -190,5 +190,6 @@ def test_acquire_rules_on_the_live_archive_end_to_end(archive, tmp_path, fault_s
     assert manifest["object_id"].tolist() == shard["object_id"].tolist()  # none lost
     assert (manifest["status"] == "ok").all()
     cache = workdir / "resources" / "live" / "cutouts" / "cache" / "shard-000"
-    assert sorted(p.name for p in cache.iterdir()) == sorted(
+    assert sorted(p.name for p in cache.glob("*.fits")) == sorted(
         f"{i}.fits" for i in shard["object_id"])
+    assert json.loads((cache / "source.json").read_text())["cutout_url"].startswith("http")

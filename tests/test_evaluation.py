@@ -114,10 +114,16 @@ def test_calibration_scale_fixes_underestimated_sigmas():
 def tiny_model():
     keras = pytest.importorskip("keras")
     from galstar.models.galeffnet import build_galeffnet
+    from galstar.training.fit import recalibrate_batchnorm
 
     keras.utils.set_random_seed(0)
-    return build_galeffnet("efficientnet_b0", input_shape=(32, 32, 3), dense_units=32,
-                           dropout=0.5)
+    model = build_galeffnet("efficientnet_b0", input_shape=(32, 32, 3), dense_units=32,
+                            dropout=0.5)
+    # Untrained moving statistics shrink the activations to ~1e-9: calibrate them on
+    # images like the tests' so that outputs are O(1) and comparisons mean something.
+    rng = np.random.default_rng(9)
+    recalibrate_batchnorm(model, [rng.random((16, 32, 32, 3), np.float32) for _ in range(2)])
+    return model
 
 
 def test_mc_dropout_spread_is_nonzero_with_dropout_and_zero_without(tiny_model):
@@ -131,6 +137,29 @@ def test_mc_dropout_spread_is_nonzero_with_dropout_and_zero_without(tiny_model):
     _, mean_off, std_off = mc_dropout_predict(tiny_model, [x], passes=5, dropout=False)
     assert np.all(std_off == 0)
     np.testing.assert_allclose(mean_off, point, rtol=1e-5, atol=1e-6)
+
+
+def test_d4_test_time_augmentation_is_the_median_over_the_eight_views(tiny_model):
+    from galstar.evaluation.uncertainty import mc_dropout_predict
+    from galstar.training.data import d4_transform
+
+    x = np.random.default_rng(4).random((5, 32, 32, 3), np.float32)
+    views = np.stack([tiny_model.predict_on_batch(np.ascontiguousarray(d4_transform(x, op)))
+                      for op in range(8)])
+    assert np.ptp(views, axis=0).min() > 1e-3  # the untrained model is not D4-invariant
+    point, mean, std = mc_dropout_predict(tiny_model, [x], passes=4, tta="d4")
+    np.testing.assert_allclose(point, np.median(views, axis=0), rtol=1e-4, atol=1e-5)
+    assert np.all(std > 0)
+    _, mean_off, std_off = mc_dropout_predict(tiny_model, [x], passes=3, dropout=False,
+                                              tta="d4")
+    assert np.all(std_off == 0)
+    np.testing.assert_allclose(mean_off, point, rtol=1e-5, atol=1e-6)
+    # an image that is its own rotations and flips gets its single-view prediction
+    sym = np.mean([d4_transform(x, op) for op in range(8)], axis=0)
+    sym_tta, _, _ = mc_dropout_predict(tiny_model, [sym], passes=2, tta="d4")
+    np.testing.assert_allclose(sym_tta, tiny_model.predict_on_batch(sym), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="evaluation.tta"):
+        mc_dropout_predict(tiny_model, [x], tta="d8")
 
 
 def test_baselines_use_the_training_split(tmp_path):

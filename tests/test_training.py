@@ -185,6 +185,23 @@ def test_d4_augmentation_is_a_symmetry_of_each_image():
     assert changed > 40  # 7 of 8 group elements move pixels
 
 
+def test_d4_transform_gives_the_eight_distinct_group_elements():
+    from galstar.training.data import d4_transform
+
+    images = np.random.default_rng(2).random((2, 5, 5, 3)).astype(np.float32)
+    views = [d4_transform(images, op) for op in range(8)]
+    assert np.array_equal(views[0], images)
+    assert all(not np.array_equal(views[i], views[j]) for i in range(8) for j in range(i))
+    # a quarter turn applied four times, or a flipped view flipped again, is the identity
+    x = images
+    for _ in range(4):
+        x = d4_transform(x, 1)
+    assert np.array_equal(x, images)
+    assert np.array_equal(d4_transform(d4_transform(images, 4), 4), images)
+    with pytest.raises(ValueError, match="8 elements"):
+        d4_transform(images, 8)
+
+
 # --- the fit loop ---------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -195,7 +212,8 @@ def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_p
 
     exp = {**BASE, "name": "tiny", "resolution": 32, "epochs": 4, "batch_size": 16,
            "dense_units": 32, "dropout": 0.2, "augment": True, "reduce_lr": False,
-           "precise_bn": 64, "early_stopping": {"min_delta": 0.0, "patience": 5}}
+           "precise_bn": 64, "average_weights": True,
+           "early_stopping": {"min_delta": 0.0, "patience": 5}}
     out = {k: tmp_path / n for k, n in [("model_path", "model.keras"),
                                         ("scaler_path", "scaler.json"),
                                         ("history_path", "history.csv"),
@@ -215,6 +233,11 @@ def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_p
     assert written["run"]["device"]["device"] == "cpu"
     assert written["run"]["precision"] == "float32"
     assert summary["n_train"] > 50
+    # the kept weights are whichever of best epoch and average did better on validation
+    run = written["run"]
+    assert run["weights"] == min(("best_epoch", "averaged"),
+                                 key=lambda w: run[f"val_mae_{w}"])
+    assert run["averaged_epochs"][0] == run["best_epoch"] and run["averaged_epochs"][1] == 4
     model = keras.saving.load_model(out["model_path"], compile=False)
     assert model.output_shape == (None, 2)
     assert MinMaxScaler.from_json(out["scaler_path"]).targets == TARGETS
@@ -247,6 +270,39 @@ def test_recalibrate_batchnorm_averages_batch_statistics_over_the_batches():
     assert bn.momentum == 0.9  # restored for any further training
     assert recalibrate_batchnorm(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]),
                                  iter(batches)) == 0
+
+
+def test_weight_average_covers_the_best_epoch_and_those_after_it():
+    import keras
+
+    from galstar.training.fit import WeightAverage
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0], "float32"))[:, None]
+    # Validation labels the model cannot fit: the best epoch comes early, then the
+    # loss wanders and later epochs are averaged in.
+    xv, yv = x[:16], rng.normal(size=(16, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mae")
+    stopper = keras.callbacks.EarlyStopping(patience=100, restore_best_weights=True)
+    averager = WeightAverage(stopper)
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(model.get_weights()))
+    model.fit(x, y, validation_data=(xv, yv), epochs=12, batch_size=8, verbose=0,
+              callbacks=[stopper, averager, record])
+    assert stopper.best_epoch <= 9  # so that several epochs are averaged
+    expected = [np.mean([w[i] for w in seen[stopper.best_epoch:]], axis=0)
+                for i in range(len(seen[0]))]
+    assert averager.first_epoch == stopper.best_epoch
+    assert averager.count == 12 - stopper.best_epoch
+    for got, want in zip(averager.averaged(), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+        assert got.dtype == np.float32
+    with pytest.raises(RuntimeError, match="nothing to average"):
+        WeightAverage(stopper).averaged()
 
 
 def test_precision_policy():

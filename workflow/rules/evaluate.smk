@@ -44,6 +44,7 @@ rule predict:
         batch_size=cfg("evaluation", "predict_batch_size"),
         seed=cfg("seed"),
         clip=cfg("evaluation", "clip_to_label_range"),
+        tta=cfg("evaluation", "tta"),
     threads: experiment_setting(EXPERIMENTS, "threads")
     resources:
         gpu=experiment_setting(EXPERIMENTS, "gpu"),

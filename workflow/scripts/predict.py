@@ -16,6 +16,7 @@ predictions = predict_experiment(
     batch_size=snakemake.params.batch_size,  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
     clip=snakemake.params.clip,  # noqa: F821
+    tta=snakemake.params.tta,  # noqa: F821
 )
 write_parquet(predictions, snakemake.output[0])  # noqa: F821
 logging.info("%d predictions written", len(predictions))

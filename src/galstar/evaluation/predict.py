@@ -18,7 +18,7 @@ __all__ = ["predict_experiment"]
 def predict_experiment(model_path: str | os.PathLike, scaler_path: str | os.PathLike,
                        tables: Sequence[str | os.PathLike], images: Sequence[str | os.PathLike],
                        *, mc_passes: int = 10, batch_size: int = 256, seed: int = 0,
-                       clip: bool = True,
+                       clip: bool = True, tta: str = "none",
                        splits: Sequence[str] = ("val", "test")) -> pd.DataFrame:
     """Point and MC-dropout predictions in physical units.
 
@@ -49,7 +49,7 @@ def predict_experiment(model_path: str | os.PathLike, scaler_path: str | os.Path
         if len(data) == 0:
             continue
         point, mean, std = mc_dropout_predict(model, iter_batches(data, batch_size),
-                                              passes=mc_passes)
+                                              passes=mc_passes, tta=tta)
         frame = data.table[[c for c in CARRIED if c in data.table.columns]].copy()
         outside = (point < 0.0) | (point > 1.0)
         point, mean = scaler.inverse_transform(point, clip), scaler.inverse_transform(mean, clip)

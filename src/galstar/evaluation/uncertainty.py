@@ -17,15 +17,19 @@ import pandas as pd
 if TYPE_CHECKING:  # keras is imported lazily: the calibration helpers do not need it
     import keras
 
-__all__ = ["mc_dropout_predict", "binned_sigma", "coverage", "fit_sigma_scale",
+__all__ = ["TTA_VIEWS", "mc_dropout_predict", "binned_sigma", "coverage", "fit_sigma_scale",
            "calibration_table"]
+
+#: Config ``evaluation.tta`` -> number of D4 views predicted per image.
+TTA_VIEWS = {"none": 1, "d4": 8}
 
 ONE_SIGMA = 0.682689492
 TWO_SIGMA = 0.954499736
 
 
 def mc_dropout_predict(model: keras.Model, batches: Iterable[np.ndarray], passes: int = 10,
-                       dropout: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       dropout: bool = True, tta: str = "none"
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic and MC-dropout predictions (scaled label units).
 
     Parameters
@@ -38,6 +42,11 @@ def mc_dropout_predict(model: keras.Model, batches: Iterable[np.ndarray], passes
         T, the number of stochastic passes (paper: 10).
     dropout : bool
         False switches dropout off in the T passes (spread must then be zero).
+    tta : {"none", "d4"}
+        ``"d4"``: predict each of the 8 flips/rotations of an image (the targets do not
+        depend on orientation) and take the median, in the point prediction and in
+        each MC pass. The median, not the mean: a view the network extrapolates from
+        must not drag the estimate with it.
 
     Returns
     -------
@@ -47,21 +56,32 @@ def mc_dropout_predict(model: keras.Model, batches: Iterable[np.ndarray], passes
     import keras
 
     from galstar.models.galeffnet import mc_dropout_parts
+    from galstar.training.data import d4_transform
 
     if passes < 2:
         raise ValueError(f"MC dropout needs at least 2 passes, got {passes}")
+    if tta not in TTA_VIEWS:
+        raise ValueError(f"config evaluation.tta: unknown setting '{tta}'; "
+                         f"choose one of {sorted(TTA_VIEWS)}")
     features, head = mc_dropout_parts(model)
+
+    def predict(views, training):
+        # Each view gets its own dropout mask.
+        out = np.stack([keras.ops.convert_to_numpy(head(f, training=training))
+                        for f in views]).astype(np.float64)
+        return np.median(out, axis=0)
+
     point, means, stds = [], [], []
     for x in batches:
-        f = keras.ops.convert_to_tensor(features.predict_on_batch(x))
-        point.append(keras.ops.convert_to_numpy(head(f, training=False)))
-        draws = np.stack([keras.ops.convert_to_numpy(head(f, training=dropout))
-                          for _ in range(passes)]).astype(np.float64)
+        views = [keras.ops.convert_to_tensor(
+                     features.predict_on_batch(np.ascontiguousarray(d4_transform(x, op))))
+                 for op in range(TTA_VIEWS[tta])]
+        point.append(predict(views, training=False))
+        draws = np.stack([predict(views, training=dropout) for _ in range(passes)])
         means.append(draws.mean(axis=0))
         # Shifted by the first draw: identical draws give exactly zero spread.
         stds.append((draws - draws[0]).std(axis=0))
-    return (np.concatenate(point).astype(np.float64), np.concatenate(means).astype(np.float64),
-            np.concatenate(stds).astype(np.float64))
+    return np.concatenate(point), np.concatenate(means), np.concatenate(stds)
 
 
 def binned_sigma(truth: np.ndarray, sigma: np.ndarray, width: float = 0.5) -> pd.DataFrame:

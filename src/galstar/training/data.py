@@ -20,8 +20,8 @@ import pandas as pd
 
 from galstar.io import load_npy, read_parquet
 
-__all__ = ["ShardSplit", "load_split", "pixel_scale", "d4_augment", "BatchLoader",
-           "make_dataset", "iter_batches"]
+__all__ = ["ShardSplit", "load_split", "pixel_scale", "d4_transform", "d4_augment",
+           "BatchLoader", "make_dataset", "iter_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -154,16 +154,23 @@ def pixel_scale(split: ShardSplit, n_sample: int = 2048, quantile: float = 99.5,
     return [float(v) for v in 255.0 / q]
 
 
+def d4_transform(images: np.ndarray, op: int) -> np.ndarray:
+    """Element ``op`` (0-7) of the dihedral group D4 applied to (n, h, w, c) images:
+    ``op % 4`` quarter turns, then a left-right flip for ``op >= 4``. 0 is the identity."""
+    if not 0 <= op < 8:
+        raise ValueError(f"D4 has 8 elements (0-7), got {op}")
+    x = np.rot90(images, k=op % 4, axes=(1, 2))
+    return x[:, :, ::-1] if op >= 4 else x
+
+
 def d4_augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Apply a random element of the dihedral group D4 (4 rotations x flip) per image."""
     ops = rng.integers(0, 8, size=len(images))
     out = np.empty_like(images)
     for op in range(8):
         sel = ops == op
-        if not sel.any():
-            continue
-        x = np.rot90(images[sel], k=op % 4, axes=(1, 2))
-        out[sel] = x[:, :, ::-1] if op >= 4 else x
+        if sel.any():
+            out[sel] = d4_transform(images[sel], op)
     return out
 
 

@@ -27,7 +27,7 @@ from galstar.training.experiments import task_targets
 from galstar.training.scaler import MinMaxScaler
 
 __all__ = ["describe_device", "precision_policy", "build_callbacks", "fit_model",
-           "recalibrate_batchnorm", "PreciseBatchNorm", "train_experiment"]
+           "recalibrate_batchnorm", "PreciseBatchNorm", "WeightAverage", "train_experiment"]
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +203,49 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         recalibrate_batchnorm(self.model, self.batches())
 
 
+class WeightAverage(keras.callbacks.Callback):
+    """Running average of the weights from the best epoch onward (stochastic weight
+    averaging, Izmailov et al. 2018, over the epochs early stopping waits through).
+
+    Training from scratch on a few thousand images, the weights of single epochs
+    scatter around a flat region of the loss; their average usually generalises
+    better than any of them. The average restarts whenever early stopping records a
+    new best epoch, so it covers the best epoch and the ones after it. Batch-norm
+    statistics of averaged weights are meaningless: recompute them
+    (:func:`recalibrate_batchnorm`) before use.
+
+    Parameters
+    ----------
+    stopper : keras.callbacks.EarlyStopping
+        The run's early stopping; must come before this callback in the list.
+    """
+
+    def __init__(self, stopper: keras.callbacks.EarlyStopping):
+        super().__init__()
+        self.stopper = stopper
+        self.total: list[np.ndarray] | None = None
+        self.count = 0
+        self.first_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        weights = self.model.get_weights()
+        if self.total is None or self.stopper.best_epoch == epoch:
+            self.total = [np.array(w, dtype=np.float64) for w in weights]
+            self.count, self.first_epoch = 1, epoch
+            return
+        for total, w in zip(self.total, weights, strict=True):
+            total += w
+        self.count += 1
+
+    def averaged(self) -> list[np.ndarray]:
+        """The averaged weights, in the model's dtypes (integer state: the latest)."""
+        if self.total is None:
+            raise RuntimeError("no epoch has ended: nothing to average")
+        current = self.model.get_weights()
+        return [(t / self.count).astype(w.dtype) if np.issubdtype(w.dtype, np.floating)
+                else w for t, w in zip(self.total, current, strict=True)]
+
+
 def train_experiment(
     tables: Sequence[str | os.PathLike],
     images: Sequence[str | os.PathLike],
@@ -272,15 +315,25 @@ def train_experiment(
         n_precise = int(experiment.get("precise_bn") or 0)
         if n_precise > 0:
             callbacks.insert(0, PreciseBatchNorm(_bn_batches(train, batch_size, n_precise)))
+        averager = None
+        if experiment.get("average_weights"):
+            stopper = next(c for c in callbacks
+                           if isinstance(c, keras.callbacks.EarlyStopping))
+            averager = WeightAverage(stopper)
+            callbacks.insert(callbacks.index(stopper) + 1, averager)
         history = fit_model(model, train_ds, val_ds, epochs=int(experiment["epochs"]),
                             learning_rate=float(experiment["learning_rate"]),
                             callbacks=callbacks, n_train=len(train), verbose=verbose)
-        if n_precise > 0:
+        all_batches = _bn_batches(train, batch_size, len(train))
+        kept = {"weights": "best_epoch"}
+        if averager is not None:
+            kept = _choose_weights(model, averager, all_batches, val_ds)
+        elif n_precise > 0:
             # On the weights early stopping kept, from every training image (some
             # backends also restore the training-time statistics with the weights).
-            n = recalibrate_batchnorm(model, _bn_batches(train, batch_size, len(train))())
-            log.info("batch-norm statistics: average of %d batches of %d training images",
-                     n, batch_size)
+            recalibrate_batchnorm(model, all_batches())
+        if n_precise > 0 or averager is not None:
+            log.info("batch-norm statistics: average over all %d training images", len(train))
         with atomic_path(model_path) as tmp:
             model.save(tmp)
     finally:
@@ -296,6 +349,7 @@ def train_experiment(
         "epochs_run": len(history), "best_epoch": int(history["epoch"][best]),
         "best_val_loss": float(history["val_loss"][best]),
         "train_images_per_s": float(np.median(history["images_per_s"])),
+        **kept,
     }
     with atomic_path(config_path) as tmp:
         tmp.write_text(yaml.safe_dump({"experiment": _plain(experiment), "run": summary},
@@ -304,6 +358,27 @@ def train_experiment(
              name, summary["epochs_run"], summary["best_val_loss"], summary["best_epoch"],
              summary["train_images_per_s"])
     return summary
+
+
+def _choose_weights(model: keras.Model, averager: WeightAverage,
+                    batches: Callable[[], Iterable[np.ndarray]], val_ds) -> dict[str, Any]:
+    """Keep the best epoch's weights or the average, whichever has the lower validation
+    MAE (each with batch-norm statistics recomputed from the training images)."""
+    candidates = {"best_epoch": model.get_weights(), "averaged": averager.averaged()}
+    val_mae = {}
+    for name, weights in candidates.items():
+        model.set_weights(weights)
+        recalibrate_batchnorm(model, batches())
+        val_mae[name] = float(model.evaluate(val_ds, verbose=0, return_dict=True)["mae"])
+    choice = min(val_mae, key=val_mae.get)
+    if choice != "averaged":
+        model.set_weights(candidates[choice])
+        recalibrate_batchnorm(model, batches())
+    first, n = averager.first_epoch + 1, averager.count
+    log.info("weights: %s (validation MAE %.4f best epoch, %.4f average of epochs %d-%d)",
+             choice, val_mae["best_epoch"], val_mae["averaged"], first, first + n - 1)
+    return {"weights": choice, "val_mae_best_epoch": val_mae["best_epoch"],
+            "val_mae_averaged": val_mae["averaged"], "averaged_epochs": [first, first + n - 1]}
 
 
 def _bn_batches(train: ShardSplit, batch_size: int, n_images: int

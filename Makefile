@@ -43,6 +43,8 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_acquire.py
 	$(BIN)/python bench/bench_preprocess.py
+	$(BIN)/python bench/bench_preprocess.py --config config/config.yaml \
+		--out results/benchmarks/preprocess_demo.json
 	$(BIN)/python bench/bench_train.py
 
 report: setup

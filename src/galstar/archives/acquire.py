@@ -303,11 +303,12 @@ def _claim_cache(cache: Path, source_key: dict[str, object]) -> None:
     source (a changed request, a regenerated mock) are removed, never served."""
     stamp = cache / "source.json"
     wanted = json.dumps(source_key, sort_keys=True)
-    if stamp.exists() and stamp.read_text() == wanted:
+    recorded = stamp.read_text() if stamp.exists() else None
+    if recorded == wanted:
         return
     stale = sorted(cache.glob("*.fits"))
     if stale:
-        previous = json.loads(stamp.read_text()) if stamp.exists() else "unrecorded"
+        previous = "unrecorded" if recorded is None else json.loads(recorded)
         log.warning("%s: %d cached cutouts came from another source (%s, now %s); "
                     "removed, they are fetched again", cache, len(stale), previous,
                     source_key)

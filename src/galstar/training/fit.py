@@ -324,15 +324,15 @@ def train_experiment(
         history = fit_model(model, train_ds, val_ds, epochs=int(experiment["epochs"]),
                             learning_rate=float(experiment["learning_rate"]),
                             callbacks=callbacks, n_train=len(train), verbose=verbose)
-        all_batches = _bn_batches(train, batch_size, len(train))
         kept = {"weights": "best_epoch"}
-        if averager is not None:
-            kept = _choose_weights(model, averager, all_batches, val_ds)
-        elif n_precise > 0:
-            # On the weights early stopping kept, from every training image (some
-            # backends also restore the training-time statistics with the weights).
-            recalibrate_batchnorm(model, all_batches())
         if n_precise > 0 or averager is not None:
+            all_batches = _bn_batches(train, batch_size, len(train))
+            if averager is not None:
+                kept = _choose_weights(model, averager, all_batches, val_ds)
+            else:
+                # On the weights early stopping kept, from every training image (some
+                # backends also restore the training-time statistics with the weights).
+                recalibrate_batchnorm(model, all_batches())
             log.info("batch-norm statistics: average over all %d training images", len(train))
         with atomic_path(model_path) as tmp:
             model.save(tmp)
@@ -370,10 +370,9 @@ def _choose_weights(model: keras.Model, averager: WeightAverage,
         model.set_weights(weights)
         recalibrate_batchnorm(model, batches())
         val_mae[name] = float(model.evaluate(val_ds, verbose=0, return_dict=True)["mae"])
+        candidates[name] = model.get_weights()  # with its recomputed statistics
     choice = min(val_mae, key=val_mae.get)
-    if choice != "averaged":
-        model.set_weights(candidates[choice])
-        recalibrate_batchnorm(model, batches())
+    model.set_weights(candidates[choice])
     first, n = averager.first_epoch + 1, averager.count
     log.info("weights: %s (validation MAE %.4f best epoch, %.4f average of epochs %d-%d)",
              choice, val_mae["best_epoch"], val_mae["averaged"], first, first + n - 1)

@@ -41,19 +41,24 @@ def archive(tmp_path_factory) -> Path:
     return root
 
 
+def _galaxy_shard(archive: Path, path: Path, n: int, first_id: int) -> Path:
+    """A shard table of the first ``n`` non-PSF sources of the archive's first sweep."""
+    sweep = sorted((archive / "dr9" / "south" / "sweep").glob("sweep-*.fits"))[0]
+    rows = next(iter_sweep_rows(sweep, ["RA", "DEC", "TYPE"]))
+    rows = rows[rows["TYPE"] != "PSF"].head(n)
+    write_parquet(pd.DataFrame({"object_id": np.arange(len(rows), dtype=np.int64) + first_id,
+                                "RA": rows["RA"].to_numpy(), "DEC": rows["DEC"].to_numpy()}),
+                  path)
+    return path
+
+
 def _cache(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
 
 def test_mock_cutouts_over_faulty_http_equal_the_in_process_service(archive, tmp_path,
                                                                     fault_server):  # noqa: F811
-    sweep = sorted((archive / "dr9" / "south" / "sweep").glob("sweep-*.fits"))[0]
-    rows = next(iter_sweep_rows(sweep, ["RELEASE", "BRICKID", "OBJID", "RA", "DEC", "TYPE"]))
-    rows = rows[rows["TYPE"] != "PSF"].head(10)
-    shard = tmp_path / "shard-000.parquet"
-    write_parquet(pd.DataFrame({"object_id": np.arange(len(rows), dtype=np.int64) + 10**12,
-                                "RA": rows["RA"].to_numpy(), "DEC": rows["DEC"].to_numpy()}),
-                  shard)
+    shard = _galaxy_shard(archive, tmp_path / "shard-000.parquet", 10, first_id=10**12)
     common = dict(size=152, bands="grz", concurrency=2, max_retries=4, backoff_s=0.005,
                   progress=False)
 
@@ -74,13 +79,7 @@ def test_mock_cutouts_over_faulty_http_equal_the_in_process_service(archive, tmp
 
 
 def test_cutouts_cached_from_another_source_are_fetched_again(archive, tmp_path):
-    sweep = sorted((archive / "dr9" / "south" / "sweep").glob("sweep-*.fits"))[0]
-    rows = next(iter_sweep_rows(sweep, ["RA", "DEC", "TYPE"]))
-    rows = rows[rows["TYPE"] != "PSF"].head(6)
-    shard = tmp_path / "shard-000.parquet"
-    write_parquet(pd.DataFrame({"object_id": np.arange(len(rows), dtype=np.int64) + 7,
-                                "RA": rows["RA"].to_numpy(), "DEC": rows["DEC"].to_numpy()}),
-                  shard)
+    shard = _galaxy_shard(archive, tmp_path / "shard-000.parquet", 6, first_id=7)
     render = cutout_source("mock", mock_root=archive)
     calls = []
 

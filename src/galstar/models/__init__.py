@@ -1,1 +1,36 @@
-"""Keras 3 model builders, one module per architecture (imported lazily: keras is heavy)."""
+"""Keras 3 model builders: a registry of names and one module per architecture family.
+
+The registry maps a model name (config ``model:`` / ``backbone:``) to
+``"module:function"``; modules are imported only when a model is built, because
+keras is heavy and the Snakefile reads the registry at parse time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["MODELS", "model_names", "get_builder"]
+
+#: Model name -> "module:builder" (each builder returns an uncompiled keras.Model).
+MODELS: dict[str, str] = {
+    "galeffnet": "galstar.models.galeffnet:build_galeffnet",
+    "resnet1d": "galstar.models.resnet1d:build_resnet1d",
+    "cnn1d": "galstar.models.resnet1d:build_cnn1d",
+}
+
+
+def model_names() -> list[str]:
+    """Registered model names, sorted."""
+    return sorted(MODELS)
+
+
+def get_builder(name: str) -> Callable[..., Any]:
+    """The builder function registered as ``name`` (a clear error naming the choices)."""
+    try:
+        target = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model '{name}'; registered: {model_names()}") from None
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)

@@ -35,8 +35,9 @@ sys.path.insert(0, str(REPO / "tests"))  # the loopback fault server lives with 
 
 from http_faults import FaultPlan, FaultServer, synthetic_cutout  # noqa: E402
 
-from galstar.archives.acquire import cutout_source, fetch_cutouts  # noqa: E402
+from galstar.archives.acquire import fetch_cutouts  # noqa: E402
 from galstar.io import atomic_path, write_parquet  # noqa: E402
+from galstar.mock.sources import cutout_source  # noqa: E402
 
 
 def _serve(plan: FaultPlan, size: int, urls, stop, stats) -> None:

@@ -55,9 +55,9 @@ def mock_cutouts(n: int, seed: int, root: Path, radius_arcsec: float, pixscale: 
     """FITS bytes of ``n`` target cutouts from a freshly built mock archive, and each
     target's DR9 neighbours (found as the catalogue rule does, converted as the shard
     rule does)."""
-    from galstar.archives.mock import MockCutoutService, build_mock_archive
     from galstar.catalog.neighbours import find_neighbours, match_sweep_identity
     from galstar.imaging.shard import neighbours_per_object
+    from galstar.mock import MockCutoutService, build_mock_archive
 
     build_mock_archive(root, n_galaxies=n, n_field=3 * n, n_stars=n // 4, seed=seed)
     galaxies = read_parquet(root / "truth" / "galaxies.parquet")

@@ -143,7 +143,7 @@ def synthetic_cutout_service(params: dict) -> bytes:
 
 def mock_cutout_service(root: str | Path) -> Callable[[dict], bytes]:
     """``cutout(params)`` answered by the mock archive's :class:`MockCutoutService`."""
-    from galstar.archives.mock import MockCutoutService
+    from galstar.mock.cutouts import MockCutoutService
 
     service = MockCutoutService(root)
 

@@ -25,7 +25,6 @@ from http_faults import (  # noqa: F401 (fault_server is a fixture)
 from galstar.archives.acquire import (
     MANIFEST_COLUMNS,
     IncompleteDownload,
-    cutout_source,
     fetch_cutouts,
 )
 from galstar.archives.http import (
@@ -36,6 +35,7 @@ from galstar.archives.http import (
 )
 from galstar.archives.validate import Rejected, sniff_html, validate_cutout
 from galstar.io import read_parquet, write_parquet
+from galstar.mock.sources import cutout_source
 
 SIZE = 24  # small cutouts keep the tests fast; the code path is the same as for 152
 

@@ -15,7 +15,7 @@ from http_faults import (  # noqa: F401 (fault_server is a fixture)
     synthetic_sweep,
 )
 
-from galstar.archives.acquire import IncompleteDownload, fetch_dr9_sweeps, fetch_mpajhu
+from galstar.archives.acquire import IncompleteDownload
 from galstar.archives.legacysurvey import (
     cutout_url,
     iter_sweep_rows,
@@ -31,6 +31,7 @@ from galstar.archives.skyserver import (
     mpajhu_where,
 )
 from galstar.io import read_parquet, write_parquet
+from galstar.mock.sources import fetch_dr9_sweeps, fetch_mpajhu
 
 # -- Legacy Survey ------------------------------------------------------------------
 

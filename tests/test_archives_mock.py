@@ -20,18 +20,18 @@ from http_faults import (  # noqa: F401 (fault_server is a fixture)
     mock_cutout_service,
 )
 
-from galstar.archives.acquire import (
-    cutout_source,
-    cutout_source_key,
-    fetch_cutouts,
-    fetch_dr9_sweeps,
-    fetch_mpajhu,
-)
+from galstar.archives.acquire import fetch_cutouts
 from galstar.archives.legacysurvey import iter_sweep_rows
 from galstar.archives.skyserver import MPAJHU_COLUMNS
 from galstar.io import read_parquet, write_parquet
+from galstar.mock.sources import (
+    cutout_source,
+    cutout_source_key,
+    fetch_dr9_sweeps,
+    fetch_mpajhu,
+)
 
-mock = pytest.importorskip("galstar.archives.mock")
+mock = pytest.importorskip("galstar.mock")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy.spatial import cKDTree
 
-mock = pytest.importorskip("galstar.archives.mock")
+mock = pytest.importorskip("galstar.mock")
 
 N_GAL, N_FIELD, N_STARS, SEED = 400, 1200, 200, 21
 
@@ -334,7 +334,7 @@ def test_truth_maps_see_the_blends(service, tables):
 
 def test_overview_figure(archive, tmp_path):
     pytest.importorskip("matplotlib")
-    from galstar.simulate.figures import plot_mock_overview
+    from galstar.mock.figures import plot_mock_overview
 
     out = tmp_path / "overview.png"
     plot_mock_overview(archive, out, n_cutouts=4, seed=1)

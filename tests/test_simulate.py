@@ -7,6 +7,7 @@ import pytest
 
 galsim = pytest.importorskip("galsim")
 
+from galstar.mock import sweeps  # noqa: E402  (sweep file names are the mock's)
 from galstar.simulate import population as pop  # noqa: E402
 from galstar.simulate import sky  # noqa: E402
 from galstar.simulate.photometry import (  # noqa: E402
@@ -134,8 +135,8 @@ def test_bricks_and_sweep_names():
                               np.array([32.30, 32.31, 32.30, 32.60]))
     assert bid[0] == bid[1] and len(set(bid[[0, 2, 3]])) == 3
     assert all(len(nm) == 8 and nm[4] == "p" for nm in names)
-    assert sky.sweep_name(sky.sweep_box(159.5, 32.4)) == "sweep-150p030-160p035.fits"
-    assert sky.sweep_name(sky.sweep_box(5.0, -2.0)) == "sweep-000m005-010p000.fits"
+    assert sweeps.sweep_name(sweeps.sweep_box(159.5, 32.4)) == "sweep-150p030-160p035.fits"
+    assert sweeps.sweep_name(sweeps.sweep_box(5.0, -2.0)) == "sweep-000m005-010p000.fits"
 
 
 def test_isophote_overlap_definition():

@@ -1,12 +1,10 @@
-"""Snakemake adapter: Stage 1 cutouts of one shard (galstar.archives.acquire.fetch_cutouts)."""
+"""Snakemake adapter: Stage 1 cutouts of one shard (galstar.archives.acquire.fetch_cutouts;
+the source, mock or live, from galstar.mock.sources)."""
 
-from galstar.archives.acquire import (
-    cutout_source,
-    cutout_source_key,
-    fetch_cutouts,
-    mock_root_of,
-)
+from galstar.archives.acquire import fetch_cutouts
 from galstar.logs import log_to_file
+from galstar.mock.skyserver import mock_root_of
+from galstar.mock.sources import cutout_source, cutout_source_key
 
 log_to_file(snakemake.log[0])  # noqa: F821
 p = dict(snakemake.params.items())  # noqa: F821

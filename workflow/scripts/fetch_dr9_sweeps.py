@@ -1,7 +1,8 @@
-"""Snakemake adapter: Stage 1 DR9 sweep list (galstar.archives.acquire.fetch_dr9_sweeps)."""
+"""Snakemake adapter: Stage 1 DR9 sweep list (galstar.mock.sources.fetch_dr9_sweeps)."""
 
-from galstar.archives.acquire import fetch_dr9_sweeps, mock_root_of
 from galstar.logs import log_to_file
+from galstar.mock.skyserver import mock_root_of
+from galstar.mock.sources import fetch_dr9_sweeps
 
 log_to_file(snakemake.log[0])  # noqa: F821
 p = dict(snakemake.params.items())  # noqa: F821

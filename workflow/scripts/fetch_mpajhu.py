@@ -1,7 +1,7 @@
-"""Snakemake adapter: Stage 1 MPA-JHU rows (galstar.archives.acquire.fetch_mpajhu)."""
+"""Snakemake adapter: Stage 1 MPA-JHU rows (galstar.mock.sources.fetch_mpajhu)."""
 
-from galstar.archives.acquire import fetch_mpajhu
 from galstar.logs import log_to_file
+from galstar.mock.sources import fetch_mpajhu
 
 log_to_file(snakemake.log[0])  # noqa: F821
 p = dict(snakemake.params.items())  # noqa: F821

@@ -1,9 +1,9 @@
-"""Snakemake adapter: mock archive overview figure (galstar.simulate.figures)."""
+"""Snakemake adapter: mock archive overview figure (galstar.mock.figures)."""
 
 from pathlib import Path
 
 from galstar.logs import log_to_file
-from galstar.simulate.figures import plot_mock_overview
+from galstar.mock.figures import plot_mock_overview
 
 log_to_file(snakemake.log[0])  # noqa: F821
 root = Path(snakemake.input.universe).parent  # noqa: F821  (the archive root)

@@ -1,9 +1,9 @@
-"""Snakemake adapter: Stage 0 mock archive (galstar.archives.mock.build_mock_archive)."""
+"""Snakemake adapter: Stage 0 mock archive (galstar.mock.writer.build_mock_archive)."""
 
 from pathlib import Path
 
-from galstar.archives.mock import build_mock_archive
 from galstar.logs import log_to_file
+from galstar.mock.writer import build_mock_archive
 
 log_to_file(snakemake.log[0])  # noqa: F821
 p = snakemake.params  # noqa: F821

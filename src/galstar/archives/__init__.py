@@ -1,6 +1,7 @@
-"""Survey archives: live clients and the mock archive.
+"""Survey archives: the live clients (http, validate, skyserver, legacysurvey, acquire).
 
-Import-light on purpose: submodules (``skyserver``, ``legacysurvey``, ``acquire``,
-``mock`` ...) are imported where used, so that ``import galstar.archives`` pulls in
-neither GalSim nor astroquery.
+Import-light on purpose: submodules are imported where used, so that
+``import galstar.archives`` pulls in no HTTP or FITS machinery. Nothing here imports
+``galstar.simulate``, ``galstar.mock`` or ``galstar.scoring``; the mock archive lives in
+:mod:`galstar.mock`.
 """

@@ -1,12 +1,12 @@
-"""Acquisition stage: what the ``fetch_*`` rules call, for the mock and the live archive.
+"""Acquisition stage: the live downloads, and the steps every archive shares.
 
-Only the source of the bytes differs between ``archive: mock`` and ``archive: live``;
-validation, caching, retries and the manifest are the same code (:mod:`.http`).
+The source of the bytes is passed in (a callable), so that validation, caching,
+retries and the manifest are the same code (:mod:`.http`) whatever serves them; the
+choice of source per data product is made once, in :mod:`galstar.mock.sources`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from astropy.table import Table
 
 from galstar.archives.http import Download, RetryPolicy, TokenBucket, download_all, download_file
 from galstar.archives.legacysurvey import (
@@ -40,15 +39,12 @@ from galstar.io import atomic_path, read_parquet, write_parquet
 __all__ = [
     "IncompleteDownload",
     "MANIFEST_COLUMNS",
-    "MOCK_GALSPEC",
-    "mock_root_of",
     "cache_dir_of",
-    "cutout_source_key",
     "PERMANENT_PREFIXES",
-    "read_mock_mpajhu",
-    "fetch_mpajhu",
-    "fetch_dr9_sweeps",
-    "cutout_source",
+    "fetch_mpajhu_live",
+    "list_dr9_sweeps",
+    "live_sweep_source",
+    "live_cutout_source",
     "fetch_cutouts",
 ]
 
@@ -60,17 +56,6 @@ MANIFEST_COLUMNS = ["object_id", "ra", "dec", "path", "status", "reject_reason",
 #: Reasons that mean "the archive has nothing valid for this object": recorded, not raised.
 PERMANENT_PREFIXES = ("out_of_footprint", "non_finite", "http_4")
 
-
-#: Where the mock archive keeps its MPA-JHU table, relative to its root.
-MOCK_GALSPEC = Path("skyserver") / "galSpec.fits"
-
-
-def mock_root_of(galspec_path: str | os.PathLike) -> Path:
-    """The mock archive root, from the path of its ``skyserver/galSpec.fits``."""
-    path = Path(galspec_path)
-    if path.parts[-2:] != MOCK_GALSPEC.parts:
-        raise ValueError(f"{path} is not <mock root>/{MOCK_GALSPEC}")
-    return path.parents[1]
 
 
 def cache_dir_of(manifest_path: str | os.PathLike) -> Path:
@@ -87,60 +72,32 @@ def _retry_policy(max_retries: int, backoff_s: float) -> RetryPolicy:
     return RetryPolicy(max_retries=int(max_retries), backoff_s=float(backoff_s))
 
 
-def read_mock_mpajhu(path: str | os.PathLike) -> pd.DataFrame:
-    """Read the mock archive's ``skyserver/galSpec.fits`` as a DataFrame.
+def fetch_mpajhu_live(out_path: str | os.PathLike, *, url: str | None,
+                      data_release: int = 17, page_rows: int = 200_000,
+                      push_cuts: bool = True, sn_median_r_min: float | None = None,
+                      timeout_s: float = 60.0, max_retries: int = 8, backoff_s: float = 1.0,
+                      rate_per_s: float | None = None, seed: int = 0) -> int:
+    """Write ``resources/live/mpajhu.parquet`` from SkyServer; return the number of rows.
 
-    Text columns are stripped ``str``, numbers native-endian; ``specObjID`` is int64.
-    """
-    try:
-        table = Table.read(path, hdu=1, format="fits", character_as_bytes=False)
-    except (OSError, ValueError) as err:
-        raise OSError(f"cannot read the mock MPA-JHU table {path}: {err}") from err
-    frame = table.to_pandas()
-    for name in frame.columns:
-        if frame[name].dtype == object:
-            frame[name] = frame[name].astype(str).str.strip()
-    if "specObjID" not in frame.columns:
-        raise KeyError(f"{path}: no specObjID column")
-    frame["specObjID"] = frame["specObjID"].astype(np.int64)
-    return frame
-
-
-def fetch_mpajhu(archive: str, out_path: str | os.PathLike, *,
-                 mock_table: str | os.PathLike | None = None, url: str | None = None,
-                 data_release: int = 17, page_rows: int = 200_000, push_cuts: bool = True,
-                 sn_median_r_min: float | None = None, timeout_s: float = 60.0,
-                 max_retries: int = 8, backoff_s: float = 1.0,
-                 rate_per_s: float | None = None, seed: int = 0) -> int:
-    """Write ``resources/{archive}/mpajhu.parquet``; return the number of rows.
+    Rows are requested from SkyServer at ``url`` in pages of ``page_rows`` and written
+    page by page, so memory holds one page.
 
     Parameters
     ----------
-    archive : {"mock", "live"}
-        Where rows come from: the mock archive's ``galSpec.fits`` (``mock_table``), or
-        SkyServer at ``url`` in pages of ``page_rows``, written page by page so memory
-        holds one page.
     out_path : path
         Parquet output (written atomically).
+    url, data_release
+        SkyServer SQL endpoint (config ``live.skyserver``).
     push_cuts, sn_median_r_min
-        live: select in SQL (see :func:`galstar.archives.skyserver.mpajhu_where`).
+        Select in SQL (see :func:`galstar.archives.skyserver.mpajhu_where`).
     timeout_s, max_retries, backoff_s, rate_per_s, seed
         Download settings (config ``download``).
 
     Raises
     ------
     RuntimeError
-        live: when the rows received differ from the server's ``COUNT(*)``.
+        When the rows received differ from the server's ``COUNT(*)``.
     """
-    if archive == "mock":
-        if mock_table is None:
-            raise ValueError("archive 'mock' needs mock_table (the mock galSpec.fits)")
-        frame = read_mock_mpajhu(mock_table)
-        write_parquet(frame, out_path)
-        log.info("MPA-JHU (mock): %d rows from %s", len(frame), mock_table)
-        return len(frame)
-    if archive != "live":
-        raise ValueError(f"config key 'archive' must be mock or live, got {archive!r}")
     if not url:
         raise ValueError("archive 'live' needs the config key live.skyserver.url")
     client = SkyServerSQL(url, data_release, timeout_s, _retry_policy(max_retries, backoff_s),
@@ -176,20 +133,66 @@ def _footprint_names(mpajhu_path: str | os.PathLike) -> list[str]:
     return sweep_names_covering(frame["ra"].to_numpy(), frame["dec"].to_numpy())
 
 
-def fetch_dr9_sweeps(archive: str, mpajhu_path: str | os.PathLike,
-                     out_list: str | os.PathLike, *, regions: Sequence[str] = ("north", "south"),
-                     mock_root: str | os.PathLike | None = None, base_url: str | None = None,
-                     version: str = "9.0", dest_dir: str | os.PathLike | None = None,
-                     concurrency: int = 2, rate_per_s: float | None = None,
-                     timeout_s: float = 60.0, max_retries: int = 8, backoff_s: float = 1.0,
-                     seed: int = 0) -> list[str]:
+def live_sweep_source(dest_dir: str | os.PathLike, *, base_url: str | None,
+                      version: str = "9.0", concurrency: int = 2,
+                      rate_per_s: float | None = None, timeout_s: float = 60.0,
+                      max_retries: int = 8, backoff_s: float = 1.0, seed: int = 0
+                      ) -> Callable[[Sequence[tuple[str, str]]], list[str]]:
+    """``locate(wanted) -> paths`` for :func:`list_dr9_sweeps`, from the live archive.
+
+    Each ``(region, name)`` is downloaded resumably to
+    ``<dest_dir>/<region>/sweep/<name>`` and validated; a 404 means the region has no
+    such box (not listed).
+
+    Raises
+    ------
+    IncompleteDownload
+        (from ``locate``) a sweep file could not be fetched for a reason other than 404.
+    """
+    if not base_url:
+        raise ValueError("archive 'live' needs the config key live.legacysurvey.sweep_url")
+    policy = _retry_policy(max_retries, backoff_s)
+    bucket = TokenBucket(rate_per_s)
+    validate = partial(validate_fits_table, required=SWEEP_REQUIRED_COLUMNS)
+
+    def one(item: tuple[str, str]):
+        region, name = item
+        dest = Path(dest_dir) / region / "sweep" / name
+        return download_file(sweep_url(base_url, region, name, version), dest, validate,
+                             timeout=timeout_s, policy=policy, bucket=bucket, seed=seed)
+
+    def locate(wanted: Sequence[tuple[str, str]]) -> list[str]:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            outcomes = list(pool.map(one, wanted))
+        failed = [o for o in outcomes if o.status != "ok" and o.reject_reason != "http_404"]
+        if failed:
+            raise IncompleteDownload(
+                f"{len(failed)} of {len(wanted)} sweep files not downloaded, first "
+                f"{failed[0].key}: {failed[0].reject_reason}")
+        return [o.path for o in outcomes if o.status == "ok"]
+
+    return locate
+
+
+def list_dr9_sweeps(mpajhu_path: str | os.PathLike, out_list: str | os.PathLike,
+                    locate: Callable[[Sequence[tuple[str, str]]], list[str]], *,
+                    regions: Sequence[str] = ("north", "south")) -> list[str]:
     """Write ``dr9_sweeps.txt``: one local sweep file per line, covering MPA-JHU.
 
     The boxes are those holding at least one MPA-JHU position; for each region a box
-    is listed if the archive has it (mock: the file exists under
-    ``<mock_root>/dr9/<region>/sweep/``; live: downloaded resumably to
-    ``<dest_dir>/<region>/sweep/<name>`` and validated; a 404 means the region has
-    no such box). ``dest_dir`` defaults to ``dr9/`` beside ``out_list``.
+    is listed if ``locate`` finds it.
+
+    Parameters
+    ----------
+    mpajhu_path : path
+        The fetched MPA-JHU table (its ``ra``, ``dec`` are the footprint).
+    out_list : path
+        The list to write (atomically).
+    locate : callable
+        ``locate([(region, name), ...]) -> [local path, ...]`` of the files the archive
+        has (:func:`live_sweep_source`, or the mock's).
+    regions : sequence of str
+        DR9 regions to look in.
 
     Returns
     -------
@@ -198,45 +201,12 @@ def fetch_dr9_sweeps(archive: str, mpajhu_path: str | os.PathLike,
 
     Raises
     ------
-    IncompleteDownload
-        live: a sweep file could not be fetched for a reason other than 404.
     ValueError
         When no sweep file covers the footprint.
     """
     names = _footprint_names(mpajhu_path)
     wanted = [(region, name) for region in regions for name in names]
-    paths: list[str] = []
-    if archive == "mock":
-        if mock_root is None:
-            raise ValueError("archive 'mock' needs mock_root (config key mock.root)")
-        for region, name in wanted:
-            path = Path(mock_root) / "dr9" / region / "sweep" / name
-            if path.is_file():
-                paths.append(str(path))
-    elif archive == "live":
-        if not base_url:
-            raise ValueError("archive 'live' needs the config key live.legacysurvey.sweep_url")
-        dest_dir = Path(out_list).parent / "dr9" if dest_dir is None else Path(dest_dir)
-        policy = _retry_policy(max_retries, backoff_s)
-        bucket = TokenBucket(rate_per_s)
-        validate = partial(validate_fits_table, required=SWEEP_REQUIRED_COLUMNS)
-
-        def one(item: tuple[str, str]):
-            region, name = item
-            dest = Path(dest_dir) / region / "sweep" / name
-            return download_file(sweep_url(base_url, region, name, version), dest, validate,
-                                 timeout=timeout_s, policy=policy, bucket=bucket, seed=seed)
-
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            outcomes = list(pool.map(one, wanted))
-        failed = [o for o in outcomes if o.status != "ok" and o.reject_reason != "http_404"]
-        if failed:
-            raise IncompleteDownload(
-                f"{len(failed)} of {len(wanted)} sweep files not downloaded, first "
-                f"{failed[0].key}: {failed[0].reject_reason}")
-        paths = [o.path for o in outcomes if o.status == "ok"]
-    else:
-        raise ValueError(f"config key 'archive' must be mock or live, got {archive!r}")
+    paths = list(locate(wanted))
     if not paths:
         raise ValueError(f"no DR9 sweep file in regions {list(regions)} covers the "
                          f"{len(names)} boxes of the MPA-JHU footprint ({names[:3]} ...)")
@@ -246,56 +216,13 @@ def fetch_dr9_sweeps(archive: str, mpajhu_path: str | os.PathLike,
     return paths
 
 
-def cutout_source(archive: str, *, layer: str = "ls-dr9", pixscale: float = 0.262,
-                  bands: str = "grz", size: int = 152,
-                  mock_root: str | os.PathLike | None = None, cutout_url: str | None = None,
-                  timeout_s: float = 60.0) -> Callable[[float, float], bytes]:
-    """Return ``fetch(ra, dec) -> bytes`` for the archive's cutout service.
-
-    mock: :class:`galstar.archives.mock.MockCutoutService` in-process; live: the Legacy
-    Survey ``fits-cutout`` service at ``cutout_url``.
-    """
-    if archive == "mock":
-        if mock_root is None:
-            raise ValueError("archive 'mock' needs mock_root (config key mock.root)")
-        from galstar.archives.mock import MockCutoutService  # only the mock needs GalSim
-
-        service = MockCutoutService(mock_root)
-        return partial(_mock_fetch, service, size=size, pixscale=pixscale, bands=bands,
-                       layer=layer)
-    if archive == "live":
-        if not cutout_url:
-            raise ValueError("archive 'live' needs live.legacysurvey.cutout_url")
-        return LegacySurveyCutouts(cutout_url, layer, pixscale, bands, size,
-                                   timeout_s).fits_bytes
-    raise ValueError(f"config key 'archive' must be mock or live, got {archive!r}")
-
-
-def cutout_source_key(archive: str, *, layer: str = "ls-dr9", pixscale: float = 0.262,
-                      bands: str = "grz", size: int = 152,
-                      mock_root: str | os.PathLike | None = None,
-                      cutout_url: str | None = None) -> dict[str, object]:
-    """What the cached cutouts of :func:`fetch_cutouts` are a function of.
-
-    The request (layer, pixel scale, bands, size) and where it goes: the service URL,
-    or for the mock the archive's catalogue files and the code that renders from them
-    (a regenerated mock serves other pixels under the same positions).
-    """
-    key: dict[str, object] = {"archive": archive, "layer": layer, "pixscale": float(pixscale),
-                              "bands": bands, "size": int(size)}
-    if archive == "live":
-        key["cutout_url"] = cutout_url
-    elif mock_root is not None:
-        import galstar.archives.mock as renderer
-        import galstar.simulate as simulate
-
-        digest = hashlib.sha256()
-        code = sorted(Path(simulate.__file__).parent.glob("*.py"))
-        for path in [Path(mock_root) / "manifest.json", Path(mock_root) / "universe.parquet",
-                     Path(renderer.__file__), *code]:
-            digest.update(path.read_bytes())
-        key["mock_sha256"] = digest.hexdigest()
-    return key
+def live_cutout_source(*, layer: str = "ls-dr9", pixscale: float = 0.262,
+                       bands: str = "grz", size: int = 152, cutout_url: str | None = None,
+                       timeout_s: float = 60.0) -> Callable[[float, float], bytes]:
+    """``fetch(ra, dec) -> bytes`` from the Legacy Survey ``fits-cutout`` service."""
+    if not cutout_url:
+        raise ValueError("archive 'live' needs live.legacysurvey.cutout_url")
+    return LegacySurveyCutouts(cutout_url, layer, pixscale, bands, size, timeout_s).fits_bytes
 
 
 def _claim_cache(cache: Path, source_key: dict[str, object]) -> None:
@@ -316,10 +243,6 @@ def _claim_cache(cache: Path, source_key: dict[str, object]) -> None:
             path.unlink()
     with atomic_path(stamp) as tmp:
         tmp.write_text(wanted)
-
-
-def _mock_fetch(service, ra: float, dec: float, **kwargs) -> bytes:
-    return service.fits_bytes(ra, dec, **kwargs)
 
 
 def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike | None,
@@ -344,14 +267,15 @@ def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike |
         ``resources/{archive}/cutouts/shard-XXX.parquet`` (columns
         :data:`MANIFEST_COLUMNS`).
     source : callable
-        ``source(ra, dec) -> bytes`` (:func:`cutout_source`).
+        ``source(ra, dec) -> bytes`` (:func:`live_cutout_source`, or the mock's).
     size, bands
         What a valid cutout must be.
     concurrency, rate_per_s, max_retries, backoff_s, seed, progress
         Download settings; ``rate_per_s=None`` for the in-process mock.
     source_key : dict, optional
-        :func:`cutout_source_key` of ``source``, recorded in the cache
-        (``source.json``); cutouts cached under another key are removed first.
+        The identity of ``source`` (JSON-serialisable; what its cutouts are a function
+        of), recorded in the cache (``source.json``); cutouts cached under another key
+        are removed first.
 
     Returns
     -------

@@ -1,8 +1,9 @@
-"""The simulated universe: a correlated galaxy/star population on a sky patch, and its
-GalSim renderer. Submodules are imported on use (GalSim is heavy):
+"""The simulated universe, physics only: a correlated galaxy/star population on a sky
+patch, and its GalSim renderer. No file formats: :mod:`galstar.mock` writes the universe
+as the archives' files. Submodules are imported on use (GalSim is heavy):
 
 - :mod:`galstar.simulate.photometry`: magnitudes, depths, Sersic/Moffat light profiles;
 - :mod:`galstar.simulate.population`: galaxies, stars, quasars, MPA-JHU estimates;
-- :mod:`galstar.simulate.sky`: projection, placement, DR9 bricks/sweeps, blend definition;
+- :mod:`galstar.simulate.sky`: projection, placement, DR9 bricks, blend definition;
 - :mod:`galstar.simulate.render`: postage-stamp rendering of a cutout.
 """

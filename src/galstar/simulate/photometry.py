@@ -1,7 +1,8 @@
 """Photometric conventions of the simulated universe: magnitudes, depths, Sersic light.
 
-All fluxes are in nanomaggies (AB: ``mag = 22.5 - 2.5 log10(flux)``), the unit of
-Legacy Survey catalogues and cutouts. Angles are in arcsec unless a name says otherwise.
+All fluxes are in nanomaggies (AB: ``mag = 22.5 - 2.5 log10(flux)``, converted by
+:mod:`galstar.units`, re-exported here), the unit of Legacy Survey catalogues and
+cutouts. Angles are in arcsec unless a name says otherwise.
 """
 
 from __future__ import annotations
@@ -10,6 +11,13 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.special import gamma, gammainc, gammaincinv
+
+from galstar.units import mag_to_nmgy, nmgy_to_mag
+
+__all__ = ["BANDS", "EXTINCTION_R", "MSUN_R_AB", "FWHM_PER_SIGMA", "mag_to_nmgy",
+           "nmgy_to_mag", "pixel_sigma_from_depth", "point_flux_sigma_from_depth", "sersic_b",
+           "sersic_enclosed_fraction", "sersic_isophote_radius", "moffat_alpha",
+           "moffat_isophote_radius"]
 
 #: Band order of every flux array (the Legacy Survey cutout order).
 BANDS: tuple[str, ...] = ("g", "r", "z")
@@ -23,18 +31,6 @@ MSUN_R_AB = 4.65
 
 #: Gaussian FWHM = 2 sqrt(2 ln 2) sigma.
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
-
-
-def mag_to_nmgy(mag: np.ndarray | float) -> np.ndarray:
-    """AB magnitude to flux in nanomaggies."""
-    return 10.0 ** ((22.5 - np.asarray(mag, dtype=float)) / 2.5)
-
-
-def nmgy_to_mag(flux: np.ndarray | float) -> np.ndarray:
-    """Flux in nanomaggies to AB magnitude (NaN for non-positive flux)."""
-    flux = np.asarray(flux, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(flux > 0, 22.5 - 2.5 * np.log10(flux), np.nan)
 
 
 def pixel_sigma_from_depth(

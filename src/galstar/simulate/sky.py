@@ -1,5 +1,7 @@
-"""The sky patch: gnomonic projection, source placement, DR9 bricks and sweep boxes,
-and the isophote-overlap definition of a blend.
+"""The sky patch: gnomonic projection, source placement, the DR9 brick tiling (it sets
+the seeing), and the isophote-overlap definition of a blend.
+
+The sweep file names the mock writes are in :mod:`galstar.mock.sweeps`.
 """
 
 from __future__ import annotations
@@ -152,23 +154,6 @@ def brick_of(ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ]
     )
     return brickid, names
-
-
-def sweep_box(ra: float, dec: float) -> tuple[int, int, int, int]:
-    """The 10 x 5 deg DR9 sweep box ``(ramin, decmin, ramax, decmax)`` holding a position."""
-    ramin = int(np.floor(ra / 10.0)) * 10
-    decmin = int(np.floor(dec / 5.0)) * 5
-    return ramin, decmin, ramin + 10, decmin + 5
-
-
-def sweep_name(box: tuple[int, int, int, int]) -> str:
-    """Real DR9 sweep file name, e.g. ``sweep-150p030-160p035.fits``."""
-    ramin, decmin, ramax, decmax = box
-
-    def dec_tag(d: int) -> str:
-        return f"{'m' if d < 0 else 'p'}{abs(d):03d}"
-
-    return f"sweep-{ramin:03d}{dec_tag(decmin)}-{ramax:03d}{dec_tag(decmax)}.fits"
 
 
 def isophote_radii(

@@ -1,4 +1,7 @@
-"""Overview figure of a mock archive: the population it holds and what its cutouts show."""
+"""Overview figure of a mock archive: the population it holds and what its cutouts show.
+
+Reads the archive's truth and universe, so it lives with the mock, not the simulator.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ import numpy as np
 import pandas as pd
 
 from galstar.io import atomic_path
+from galstar.units import mag_to_nmgy
+
+__all__ = ["plot_mock_overview"]
 
 
 def _rgb(cube: np.ndarray) -> np.ndarray:
@@ -27,7 +33,7 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
     Parameters
     ----------
     root : path
-        Mock archive directory (``build_mock_archive`` output).
+        Mock archive directory (:func:`galstar.mock.writer.build_mock_archive` output).
     out_png : path
         Figure to write (atomically).
     n_cutouts : int
@@ -40,7 +46,7 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from galstar.archives.mock import MockCutoutService
+    from galstar.mock.cutouts import MockCutoutService
 
     root = Path(root)
     gals = pd.read_parquet(root / "truth" / "galaxies.parquet")
@@ -81,7 +87,7 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
         sel = uni["kind"] == kind
         ax.scatter(uni["ra"][sel], uni["dec"][sel], s=size, c=colour)
     ax.scatter(tgt["ra"], tgt["dec"], s=1.5, c="k")
-    bright = (uni["kind"] == "star") & (uni["flux_r"] > 10 ** ((22.5 - 13.0) / 2.5))
+    bright = (uni["kind"] == "star") & (uni["flux_r"] > mag_to_nmgy(13.0))
     ax.scatter(uni["ra"][bright], uni["dec"][bright], s=30, marker="*", c="tab:red")
     ax.axhline(32.375, color="tab:green", lw=1)
     ax.axvline(160.0, color="tab:purple", lw=1)

@@ -1,0 +1,38 @@
+"""The mock archive: the simulated universe written in each archive's real format.
+
+Submodules: ``settings`` (``mock.options``), ``universe`` (draw and place the sources),
+``skyserver`` (MPA-JHU rows), ``sweeps`` (DR9 sweep files), ``truth`` (the answers,
+for scoring only), ``cutouts`` (the cutout service), ``writer`` (the whole archive),
+``sources`` (mock or live, chosen once per data product), ``figures`` (overview).
+Names below are imported on first use, so ``import galstar.mock`` stays light.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = ["MockSettings", "validate_options", "build_mock_archive", "MockCutoutService",
+           "CUT_ORDER", "RELEASE", "expected_cut", "spec_obj_id", "psf_fwhm_of_bricks"]
+
+_HOME = {
+    "MockSettings": "settings",
+    "validate_options": "settings",
+    "build_mock_archive": "writer",
+    "MockCutoutService": "cutouts",
+    "CUT_ORDER": "skyserver",
+    "expected_cut": "skyserver",
+    "spec_obj_id": "skyserver",
+    "RELEASE": "sweeps",
+    "psf_fwhm_of_bricks": "universe",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(import_module(f"{__name__}.{_HOME[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

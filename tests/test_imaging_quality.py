@@ -4,7 +4,7 @@ Targets (issue 3, demo mock): contaminant flux removed >= 0.95 and target flux r
 >= 0.95 (medians over isolated galaxies), centre failures <= 5 % of isolated galaxies,
 blend recall >= 0.85 at precision >= 0.85. The blend truth is photometric (neighbours'
 flux inside the target's 1 nmgy/arcsec^2 isophote >= 10 % of the target's, see
-``galstar.imaging.quality``), scored over targets with a centre source; the settings are
+``galstar.scoring.quality``), scored over targets with a centre source; the settings are
 the demo config's ``galaxies.preprocess``, and each target gets its DR9 neighbours as the
 pipeline does (nearest sweep source within 1" = the cross-match identity, then
 ``galstar.catalog.neighbours.find_neighbours`` on the mock's sweeps; targets without a
@@ -33,10 +33,10 @@ from astropy.io import fits
 from galstar.catalog.neighbours import find_neighbours, match_sweep_identity
 from galstar.imaging.blend import BlendConfig
 from galstar.imaging.pipeline import PreprocessConfig
-from galstar.imaging.quality import TruthCutout, score_cutouts, summarise_quality
 from galstar.io import read_parquet
+from galstar.scoring.quality import TruthCutout, score_cutouts, summarise_quality
 
-mock = pytest.importorskip("galstar.archives.mock")
+mock = pytest.importorskip("galstar.mock")
 
 N_GALAXIES = 320
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"

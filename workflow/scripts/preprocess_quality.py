@@ -1,7 +1,7 @@
-"""Snakemake adapter: Stage 3 quality against the mock truth (galstar.imaging.stage)."""
+"""Snakemake adapter: Stage 3 quality against the mock truth (galstar.scoring.stage)."""
 
-from galstar.imaging.stage import run_quality
 from galstar.logs import log_to_file
+from galstar.scoring.stage import run_quality
 
 log_to_file(snakemake.log[0])  # noqa: F821
 run_quality(

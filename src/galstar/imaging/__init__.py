@@ -1,4 +1,4 @@
-"""Galaxy image preprocessing (GalEffNet section 2.2), scored against truth.
+"""Galaxy image preprocessing (GalEffNet section 2.2).
 
 Public API::
 
@@ -14,8 +14,8 @@ Submodules: ``rgb`` (viewer colours, greyscale), ``threshold`` (isodata), ``elli
 (contours, fits, containment, mask), ``blend`` (photutils, connectivity and asymmetry
 passes), ``neighbour_model`` (catalogue neighbours' model light on the target),
 ``size`` (enclosing circle, crop), ``variants`` (band and resolution ablations),
-``pipeline`` (one cutout), ``shard`` (one shard, in parallel), ``quality`` (scores
-against the simulator's truth), ``figures`` (the steps figure).
+``pipeline`` (one cutout), ``shard`` (one shard, in parallel), ``figures`` (the steps
+figure). Scoring against the simulator's truth is in :mod:`galstar.scoring`.
 """
 
 from galstar.imaging.ellipse import Ellipse

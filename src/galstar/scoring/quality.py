@@ -1,4 +1,4 @@
-"""Score the preprocessing against the simulator's truth.
+"""Score the image preprocessing (``galstar.imaging``) against the simulator's truth.
 
 For every cutout the simulator knows the noiseless flux of the target and of
 everything else (contaminants), and whether a neighbour overlaps the target. The

@@ -53,6 +53,7 @@ from galstar.imaging.threshold import isodata_threshold
 __all__ = [
     "BlendConfig",
     "BackgroundEstimate",
+    "blend_kernel",
     "estimate_background",
     "count_sources_photutils",
     "count_regions_connectivity",
@@ -171,8 +172,9 @@ class BackgroundEstimate:
 
 
 @functools.lru_cache(maxsize=8)
-def _kernel(fwhm: float, size: int) -> np.ndarray:
-    return make_2dgaussian_kernel(fwhm, size=size).array.astype(np.float32)
+def blend_kernel(fwhm: float, size: int) -> np.ndarray:
+    """The passes' unit-sum Gaussian smoothing kernel, (size, size) float32 (cached)."""
+    return make_2dgaussian_kernel(float(fwhm), size=int(size)).array.astype(np.float32)
 
 
 _MEDIAN = MedianBackground(sigma_clip=None)
@@ -211,7 +213,7 @@ def estimate_background(flux: np.ndarray, source_pixels: np.ndarray) -> Backgrou
 
 def kernel_noise_factor(fwhm: float, size: int) -> float:
     """RMS of white noise after smoothing with the unit-sum kernel, per unit input RMS."""
-    k = _kernel(float(fwhm), int(size))
+    k = blend_kernel(fwhm, size)
     return float(np.sqrt(np.sum(k.astype(np.float64) ** 2)))
 
 
@@ -357,7 +359,7 @@ def smoothed_flux(
     """
     inside = mask[rows, cols]
     data = np.where(inside, flux[rows, cols] - np.float32(background.level), 0.0)
-    kernel = _kernel(float(config.kernel_fwhm_px), int(config.kernel_size_px))
+    kernel = blend_kernel(config.kernel_fwhm_px, config.kernel_size_px)
     return cv2.filter2D(data.astype(np.float32), -1, kernel, borderType=cv2.BORDER_CONSTANT)
 
 

@@ -1,5 +1,8 @@
 """Contours of a binary image, ellipse fits, the central target and its mask.
 
+Besides the target's ellipse, the region that contains the cutout centre and whether
+it reaches the frame (a target larger than the cutout) are found here.
+
 Conventions: pixel (i, j) has its centre at x = j, y = i (OpenCV); angles are in
 degrees, counter-clockwise on the display with y pointing down, i.e. the major axis
 direction is (cos angle, sin angle) in (x, y), as ``cv2.fitEllipse`` reports it.
@@ -18,6 +21,8 @@ __all__ = [
     "external_contours",
     "fit_contour_ellipses",
     "select_central",
+    "region_containing",
+    "touches_frame",
     "ellipse_mask",
 ]
 
@@ -181,6 +186,51 @@ def select_central(
         if inside and d < best_d:
             best, best_d = (ellipse, idx), d
     return best
+
+
+def region_containing(contours: list[np.ndarray], point: tuple[float, float]) -> int | None:
+    """Index of the region whose outer contour contains ``point``, or None.
+
+    Outer contours (:func:`external_contours`) are disjoint and a region's holes, with
+    whatever lies in them, count as part of it, so at most one contains the point.
+
+    Parameters
+    ----------
+    contours : list of numpy.ndarray
+        Contours from :func:`external_contours`.
+    point : (float, float)
+        (x, y), px (the boundary counts as inside).
+
+    Returns
+    -------
+    int or None
+        Index into ``contours``.
+    """
+    xy = (float(point[0]), float(point[1]))
+    for i, contour in enumerate(contours):
+        if cv2.pointPolygonTest(contour, xy, False) >= 0:
+            return i
+    return None
+
+
+def touches_frame(contour: np.ndarray, shape: tuple[int, int]) -> bool:
+    """True when a region's outer contour reaches the first or last row or column.
+
+    Such a region is cut by the frame: its contour, ellipse fit and enclosing circle
+    describe the truncated part only (a lower bound on its size, and a centre pulled
+    towards the image).
+
+    Parameters
+    ----------
+    contour : numpy.ndarray
+        (n, 1, 2) int32 (x, y) boundary pixels.
+    shape : (int, int)
+        (H, W) of the image the contour was found in.
+    """
+    xy = contour.reshape(-1, 2)
+    h, w = shape
+    return bool(np.any((xy[:, 0] <= 0) | (xy[:, 0] >= w - 1)
+                       | (xy[:, 1] <= 0) | (xy[:, 1] >= h - 1)))
 
 
 def ellipse_mask(shape: tuple[int, int], ellipse: Ellipse) -> np.ndarray:

@@ -5,6 +5,16 @@ multiplied by the target's enlarged-ellipse mask (0 outside) and cropped to the
 centre, channels ordered g, r, z (the viewer's blue, green, red): the scale the
 GalEffNet paper feeds its network, bounded and roughly uniform in contrast, so no
 further normalisation is needed before training.
+
+A target cut by the frame is ``too_large`` (no separate reason: the cut-flow counts
+it with the other large galaxies). When the thresholded region holding the cutout
+centre (the target's, or failing a target, the one whose contour contains the centre)
+reaches the frame edge and a source is detected at the centre, the galaxy is larger
+than the cutout; its truncated isophote's ellipse is pulled off the centre, so it would
+otherwise read as ``no_center_source``. This check runs right after the centre search,
+whatever ``max_radius_px`` is; of the blend passes only the catalogue pass, which does
+not judge the truncated region's shape, still runs (``blended_catalog``). ``radius_px``
+is then a lower bound.
 """
 
 from __future__ import annotations
@@ -20,9 +30,11 @@ import numpy as np
 from galstar.imaging.blend import (
     BlendConfig,
     asymmetry_measures,
+    blend_kernel,
     count_regions_connectivity,
     count_sources_photutils,
     estimate_background,
+    min_prominence,
     smoothed_flux,
 )
 from galstar.imaging.ellipse import (
@@ -30,7 +42,9 @@ from galstar.imaging.ellipse import (
     ellipse_mask,
     external_contours,
     fit_contour_ellipses,
+    region_containing,
     select_central,
+    touches_frame,
 )
 from galstar.imaging.neighbour_model import (
     Neighbours,
@@ -49,7 +63,8 @@ __all__ = [
     "preprocess_cutout",
 ]
 
-#: Reasons ``preprocess_cutout`` can give, in the order the checks run.
+#: Reasons ``preprocess_cutout`` can give, in the order the checks run (``too_large``
+#: also right after the centre search, for a target cut by the frame).
 REJECT_REASONS: tuple[str, ...] = (
     "bad_pixels", "no_center_source", "blended_photutils", "blended_connectivity",
     "blended_asymmetry", "blended_catalog", "too_large",
@@ -282,6 +297,61 @@ def catalog_contamination(
     return fraction
 
 
+def _catalog_pass(flux: np.ndarray, background: Any, neighbours: Neighbours | Any | None,
+                  ellipse: Ellipse, config: PreprocessConfig) -> float:
+    """:func:`catalog_contamination` when the pass is on and neighbours are given, else NaN."""
+    if config.blend.catalog_contamination_max <= 0 or neighbours is None:
+        return math.nan
+    n = flux.shape[0]
+    if not isinstance(neighbours, Neighbours):
+        neighbours = neighbours_from_table(neighbours, n, config.pixscale)
+    return catalog_contamination(flux, background, neighbours.in_frame(n), ellipse, config)
+
+
+def _centre_detected(flux: np.ndarray, background: Any, blend: BlendConfig) -> bool:
+    """Whether a real source, not a noise bump, lies at the cutout centre.
+
+    The kernel-smoothed, sky-subtracted flux at the centre pixel must reach
+    :func:`galstar.imaging.blend.min_prominence` (``peak_nsigma`` x the smoothed sky
+    noise). On a frame of sky alone the isodata threshold splits the noise, and a
+    region of noise percolates to the edge; it is no large galaxy.
+    """
+    kernel = blend_kernel(blend.kernel_fwhm_px, blend.kernel_size_px)
+    half = kernel.shape[0] // 2
+    c = (flux.shape[0] - 1) // 2
+    window = flux[c - half:c + half + 1, c - half:c + half + 1] - background.level
+    return float(np.sum(kernel * window)) >= min_prominence(background, blend)
+
+
+def _cut_by_frame(flux: np.ndarray, background: Any, contour: np.ndarray, index: int,
+                  fits: list[tuple[Ellipse, int]], config: PreprocessConfig,
+                  neighbours: Neighbours | Any | None, threshold: float,
+                  steps: dict | None) -> PreprocessResult:
+    """``too_large`` for a centre region that reaches the frame (see the module notes).
+
+    The image blend passes are not run: photutils, connectivity and asymmetry judge
+    the region's shape, and a frame-cut region is truncated and off-centre, so they
+    would report the cut as a blend. The catalogue pass models the neighbours' light
+    from the sweeps and does not depend on that shape: it still runs (on the region's
+    own ellipse fit, when it has one), so a target merged with a bright neighbour
+    that reaches the frame stays ``blended_catalog``. The fitted ellipse is reported
+    (enlarged, with its mask) so the table shows the truncated isophote.
+    """
+    fitted = next((e for e, i in fits if i == index), None)
+    ellipse = None if fitted is None else fitted.scaled(config.ellipse_scale)
+    mask = np.zeros(flux.shape, bool) if ellipse is None else ellipse_mask(flux.shape, ellipse)
+    contamination = (math.nan if ellipse is None
+                     else _catalog_pass(flux, background, neighbours, ellipse, config))
+    blended = contamination > config.blend.catalog_contamination_max
+    if steps is not None:
+        steps["target_index"] = index
+        steps["mask"] = mask
+    return PreprocessResult(None, mask, ellipse, enclosing_radius_px(contour), blended,
+                            "blended_catalog" if blended else "too_large",
+                            threshold=threshold, catalog_contamination=contamination,
+                            steps=steps)
+
+
 def preprocess_cutout(
     cube: np.ndarray,
     config: PreprocessConfig | Mapping[str, Any] | None = None,
@@ -293,7 +363,8 @@ def preprocess_cutout(
     Steps: viewer RGB and greyscale; isodata threshold iterated to convergence; outer
     contours of the binary image and their ellipse fits; the target is the ellipse
     nearest the centre (within ``center_tolerance_px``) that contains the centre (with
-    the asymmetry pass on, failing that, the region whose contour contains it);
+    the asymmetry pass on, failing that, the region whose contour contains it); a
+    target region that reaches the frame is ``too_large`` at once (module notes);
     enlarge it by ``ellipse_scale`` and mask outside; photutils, connectivity and
     asymmetry blend passes inside the mask, and the catalogue pass when ``neighbours``
     are given (the DR9 neighbours' model light on the target's isophote); enclosing-
@@ -350,6 +421,14 @@ def preprocess_cutout(
     if keep_steps:
         steps = {"rgb": rgb, "grey": grey, "binary": binary, "contours": contours,
                  "fits": fits, "target_index": None if target is None else target[1]}
+    flux = cube.sum(axis=0)
+    background = None
+    region = target[1] if target is not None else region_containing(contours, centre)
+    if region is not None and touches_frame(contours[region], grey.shape):
+        background = estimate_background(flux, binary)
+        if _centre_detected(flux, background, config.blend):
+            return _cut_by_frame(flux, background, contours[region], region, fits, config,
+                                 neighbours, threshold, steps)
     if target is None:
         return PreprocessResult(None, np.zeros(grey.shape, bool), None, math.nan, False,
                                 "no_center_source", threshold=threshold, steps=steps)
@@ -360,8 +439,8 @@ def preprocess_cutout(
     rows, cols = ellipse.bbox(grey.shape)
     radius = enclosing_radius_px(contours[contour_index])
 
-    flux = cube.sum(axis=0)
-    background = estimate_background(flux, binary)
+    if background is None:
+        background = estimate_background(flux, binary)
     n_sources, neighbour_pixels = count_sources_photutils(
         flux, mask, background, config.blend, rows, cols
     )
@@ -386,12 +465,7 @@ def preprocess_cutout(
     # With the asymmetry pass on, a neighbour found by the other two is a blend only
     # when it breaks the target's symmetry by enough flux (see galstar.imaging.blend).
     confirmed = asymmetric or config.blend.asymmetry_max <= 0
-    contamination = math.nan
-    if config.blend.catalog_contamination_max > 0 and neighbours is not None:
-        if not isinstance(neighbours, Neighbours):
-            neighbours = neighbours_from_table(neighbours, n, config.pixscale)
-        neighbours = neighbours.in_frame(n)
-        contamination = catalog_contamination(flux, background, neighbours, ellipse, config)
+    contamination = _catalog_pass(flux, background, neighbours, ellipse, config)
     # With the catalogue pass run, the image passes' detections must also be seen by it
     # (catalog_confirm_min): most of what they find alone is near the 10 % truth limit.
     if not math.isnan(contamination):

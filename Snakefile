@@ -1,6 +1,6 @@
 # galstar: survey archives -> cross-matched samples -> preprocessed shards -> trained
-# models -> evaluation report. Rules wire files; workflow/scripts adapt; the galstar
-# package computes.
+# models of every method -> evaluation report. Rules wire files; workflow/scripts
+# adapt; the galstar package computes.
 
 from snakemake.utils import min_version, validate
 
@@ -19,11 +19,12 @@ include: "workflow/rules/acquire.smk"
 include: "workflow/rules/crossmatch.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/galeffnet.smk"
+include: "workflow/rules/sigma_sfr.smk"
 
 
 rule all:
     input:
         all_targets,
+        "results/calibration.csv",
     default_target: True

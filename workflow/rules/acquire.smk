@@ -73,7 +73,7 @@ rule fetch_dr9_sweeps:
 
 rule fetch_cutouts:
     input:
-        shard="results/catalog/shards/{shard}.parquet",
+        shard=paths.CATALOG_SHARD,
         mock=mock_archive_marker(),
     output:
         f"{RAW}/cutouts/{{shard}}.parquet",

@@ -1,23 +1,32 @@
 # Constants and input functions shared by every rule file. Scripts never read
 # snakemake.config: every result-changing value reaches a rule through params, built
 # here, so that Snakemake's params rerun trigger reruns exactly the stages it changes.
+# Paths come from galstar.paths, the one owner of the results/ layout.
 
 import copy
-from pathlib import Path
+import re
 
-from galstar.training.experiments import expand_experiments
+from galstar import paths
+from galstar.methods import get_method
+from galstar.training.experiments import merge
 
 
 ARCHIVE = config["archive"]
 SHARDS = [f"shard-{i:03d}" for i in range(config["shards"])]
 MOCK_ROOT = config["mock"]["root"]
-# Experiments named in the config plus the ablations generated from them.
-EXPERIMENTS = expand_experiments(config)
-RAW = f"resources/{ARCHIVE}"
+RAW = paths.raw(ARCHIVE)
+# Methods built by rule all: config `methods:` (default: every method with a section).
+METHODS = config.get("methods") or [m for m in ("galeffnet", "sigma_sfr") if m in config]
+for _method in METHODS:
+    if _method not in config:
+        raise ValueError(f"config methods: '{_method}' is listed but has no '{_method}:' section")
+# Method -> experiment name -> resolved settings (defaults merged, ablations expanded).
+EXPERIMENTS = {m: get_method(m).experiments(config) for m in METHODS}
 
 
 wildcard_constraints:
     shard=r"shard-\d{3,4}",
+    method="|".join(METHODS) or "(?!)",
 
 
 def cfg(*keys):
@@ -32,6 +41,11 @@ def cfg(*keys):
     return copy.deepcopy(node)
 
 
+def method_evaluation(method):
+    """The shared ``evaluation`` settings with the method's own merged over them."""
+    return merge(cfg("evaluation"), config[method].get("evaluation") or {})
+
+
 def mock_archive_marker():
     """The file whose existence means the mock archive is complete (mock runs only)."""
     return f"{MOCK_ROOT}/skyserver/galSpec.fits" if ARCHIVE == "mock" else []
@@ -42,13 +56,34 @@ def shard_paths(pattern):
     return expand(pattern, shard=SHARDS)
 
 
+def experiment(wildcards):
+    """The resolved settings of ``{method}/{experiment}`` (params and resources)."""
+    try:
+        return EXPERIMENTS[wildcards.method][wildcards.experiment]
+    except KeyError:
+        raise ValueError(f"no experiment '{wildcards.experiment}' in config "
+                         f"{wildcards.method}.experiments") from None
+
+
+def experiment_setting(key):
+    """A params/resources function: the experiment's ``key``."""
+    return lambda wildcards, **_: experiment(wildcards)[key]
+
+
+def experiment_inputs(wildcards):
+    """The files an experiment trains and predicts on (its method decides)."""
+    return get_method(wildcards.method).inputs(experiment(wildcards), SHARDS)
+
+
+def experiment_regex():
+    """Wildcard regex of every experiment name of every built method."""
+    names = {n for exps in EXPERIMENTS.values() for n in exps}
+    return "|".join(sorted(map(re.escape, names))) or "(?!)"
+
+
 def all_targets(wildcards):
     """The final targets of the workflow, one group per stage."""
-    targets = [
-        "results/catalog/crossmatch.parquet",
-        "results/catalog/cutflow.csv",
-        "results/catalog/separation.png",
-    ]
+    targets = [paths.CROSSMATCH, paths.CUTFLOW, paths.SEPARATION_FIG]
     for fn in STAGE_TARGETS:
         targets.extend(fn())
     return targets
@@ -65,10 +100,32 @@ def preprocess_quality_shards(n_shards):
 
 def preprocess_targets():
     """Final targets of the preprocessing stage (the truth scoring only on the mock)."""
-    targets = [
-        "results/preprocess/reject_counts.csv",
-        "results/preprocess/steps.png",
-    ]
+    targets = [paths.REJECT_COUNTS, paths.STEPS_FIG]
     if ARCHIVE == "mock":
-        targets.append("results/preprocess/quality.csv")
+        targets.append(paths.QUALITY)
     return targets
+
+
+def model_names(method):
+    """Every model of ``method`` with predictions: its experiments, then its baselines."""
+    baselines = [f"baseline-{b}" for b in config[method].get("baselines") or {}]
+    return [*EXPERIMENTS[method], *baselines]
+
+
+def calibration_inputs(wildcards):
+    """Every built model's calibration table, keyed ``<method>/<model>``."""
+    return {
+        f"{m}/{n}": paths.fill(paths.CALIBRATION, method=m, name=n)
+        for m in METHODS
+        for n in model_names(m)
+    }
+
+
+def method_targets(method):
+    """The generic final targets of ``method``: metrics, calibration, learning curves."""
+    out = []
+    for name in model_names(method):
+        out += [paths.fill(p, method=method, name=name) for p in (paths.METRICS, paths.CALIBRATION)]
+    for name in EXPERIMENTS[method]:
+        out.append(paths.fill(paths.LEARNING_CURVE, method=method, experiment=name))
+    return out

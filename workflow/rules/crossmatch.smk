@@ -21,14 +21,14 @@ rule crossmatch:
         mpa=f"{RAW}/mpajhu.parquet",
         sweeps=f"{RAW}/dr9_sweeps.txt",
     output:
-        catalog="results/catalog/crossmatch.parquet",
+        catalog=paths.CROSSMATCH,
         cutflow=report(
-            "results/catalog/cutflow.csv",
+            paths.CUTFLOW,
             caption="../report/cutflow.rst",
             category="Catalogue",
         ),
-        rejects="results/catalog/rejects.parquet",
-        shards=shard_paths("results/catalog/shards/{shard}.parquet"),
+        rejects=paths.CATALOG_REJECTS,
+        shards=shard_paths(paths.CATALOG_SHARD),
     params:
         **CROSSMATCH,
         # rows of a sweep file read at a time: bounds memory, never changes the result
@@ -45,10 +45,10 @@ rule crossmatch:
 
 rule crossmatch_separation_plot:
     input:
-        catalog="results/catalog/crossmatch.parquet",
+        catalog=paths.CROSSMATCH,
     output:
         report(
-            "results/catalog/separation.png",
+            paths.SEPARATION_FIG,
             caption="../report/separation.rst",
             category="Catalogue",
         ),

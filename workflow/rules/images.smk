@@ -32,15 +32,14 @@ STAGE_TARGETS.append(preprocess_targets)
 # reads each target's DR9 neighbours; with it off, nothing depends on the sweeps here.
 PREPROCESS_BLEND = cfg("galaxies", "preprocess", "blend")
 CATALOG_PASS = float(PREPROCESS_BLEND.get("catalog_contamination_max", 0.0)) > 0
-NEIGHBOURS = "results/catalog/neighbours/{shard}.parquet"
 
 
 rule catalog_neighbours:
     input:
-        shards=shard_paths("results/catalog/shards/{shard}.parquet"),
+        shards=shard_paths(paths.CATALOG_SHARD),
         sweeps=f"{RAW}/dr9_sweeps.txt",
     output:
-        shard_paths(NEIGHBOURS),
+        shard_paths(paths.NEIGHBOURS),
     params:
         radius_arcsec=PREPROCESS_BLEND.get("catalog_radius_arcsec", 45.0),
         # rows of a sweep file read at a time: bounds memory, never changes the result
@@ -58,13 +57,13 @@ rule catalog_neighbours:
 rule preprocess_shard:
     input:
         manifest=f"{RAW}/cutouts/{{shard}}.parquet",
-        catalog="results/catalog/shards/{shard}.parquet",
+        catalog=paths.CATALOG_SHARD,
         neighbours=lambda wildcards: (
-            [NEIGHBOURS.format(shard=wildcards.shard)] if CATALOG_PASS else []
+            [paths.fill(paths.NEIGHBOURS, shard=wildcards.shard)] if CATALOG_PASS else []
         ),
     output:
-        table="results/preprocess/{shard}.parquet",
-        images=f"results/preprocess/grz-{PREPROCESS_CROP}/{{shard}}.npy",
+        table=paths.PREPROCESS_TABLE,
+        images=paths.fill(paths.PREPROCESS_TENSOR, variant=f"grz-{PREPROCESS_CROP}"),
     params:
         preprocess=PREPROCESS,
     threads: 8
@@ -80,9 +79,9 @@ rule preprocess_shard:
 
 rule preprocess_variant:
     input:
-        f"results/preprocess/grz-{PREPROCESS_CROP}/{{shard}}.npy",
+        paths.fill(paths.PREPROCESS_TENSOR, variant=f"grz-{PREPROCESS_CROP}"),
     output:
-        "results/preprocess/{variant}/{shard}.npy",
+        paths.PREPROCESS_TENSOR,
     wildcard_constraints:
         variant="|".join(PREPROCESS_VARIANTS),
     params:
@@ -100,16 +99,16 @@ rule preprocess_variant:
 
 rule preprocess_summary:
     input:
-        tables=shard_paths("results/preprocess/{shard}.parquet"),
+        tables=shard_paths(paths.PREPROCESS_TABLE),
         manifests=shard_paths(f"{RAW}/cutouts/{{shard}}.parquet"),
     output:
         counts=report(
-            "results/preprocess/reject_counts.csv",
+            paths.REJECT_COUNTS,
             caption="../report/preprocess_reject_counts.rst",
             category="Preprocessing",
         ),
         figure=report(
-            "results/preprocess/steps.png",
+            paths.STEPS_FIG,
             caption="../report/preprocess_steps.rst",
             category="Preprocessing",
         ),
@@ -129,19 +128,19 @@ rule preprocess_summary:
 
 rule preprocess_quality:
     input:
-        tables=expand("results/preprocess/{shard}.parquet", shard=PREPROCESS_QUALITY_SHARDS),
+        tables=expand(paths.PREPROCESS_TABLE, shard=PREPROCESS_QUALITY_SHARDS),
         manifests=expand(f"{RAW}/cutouts/{{shard}}.parquet", shard=PREPROCESS_QUALITY_SHARDS),
         neighbours=(
-            expand(NEIGHBOURS, shard=PREPROCESS_QUALITY_SHARDS) if CATALOG_PASS else []
+            expand(paths.NEIGHBOURS, shard=PREPROCESS_QUALITY_SHARDS) if CATALOG_PASS else []
         ),
         archive=mock_archive_marker(),
     output:
         quality=report(
-            "results/preprocess/quality.csv",
+            paths.QUALITY,
             caption="../report/preprocess_quality.rst",
             category="Preprocessing",
         ),
-        scores="results/preprocess/quality_scores.parquet",
+        scores=paths.QUALITY_SCORES,
     params:
         preprocess=PREPROCESS,
         # the archive root: <root>/skyserver/galSpec.fits

@@ -30,7 +30,7 @@ rule simulate_mock_archive:
 
 
 if ARCHIVE == "mock":
-    STAGE_TARGETS.append(lambda: ["results/mock/overview.png"])
+    STAGE_TARGETS.append(lambda: [paths.MOCK_OVERVIEW])
 
 
 rule plot_mock_overview:
@@ -39,7 +39,7 @@ rule plot_mock_overview:
         universe=f"{MOCK_ROOT}/universe.parquet",
     output:
         report(
-            "results/mock/overview.png",
+            paths.MOCK_OVERVIEW,
             caption="../report/mock_overview.rst",
             category="Mock archive",
         ),

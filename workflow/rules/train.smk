@@ -1,41 +1,167 @@
-# Stage 4a: GalEffNet training (docs/contracts.md, Stage 4). One job per experiment; the
-# experiment's whole resolved config is a param, so editing one experiment (say its
-# learning_rate) retrains that experiment (and the ablations generated from it, which
-# inherit the setting) only, and never touches preprocessing or the baselines.
+# Training, prediction and evaluation for every method (docs/contracts.md, Training).
+# One job per method and experiment; the experiment's whole resolved config is a
+# param, so editing one experiment retrains that experiment (and what is derived from
+# it) only. The method module says which files an experiment reads.
 
-from galstar.training.experiments import task_targets
-from galstar.training.workflow import experiment_images, experiment_setting, name_regex
-
-EXPERIMENT_REGEX = name_regex(EXPERIMENTS)
-EXPERIMENT_IMAGES = experiment_images(EXPERIMENTS, SHARDS)
+EXPERIMENT_REGEX = experiment_regex()
 
 
 rule train:
     input:
-        tables=shard_paths("results/preprocess/{shard}.parquet"),
-        images=EXPERIMENT_IMAGES,
+        unpack(experiment_inputs),
     output:
-        model="results/models/{experiment}/model.keras",
-        scaler="results/models/{experiment}/scaler.json",
-        history="results/models/{experiment}/history.csv",
-        config="results/models/{experiment}/config.yaml",
+        model=paths.MODEL,
+        scaler=paths.SCALER,
+        history=paths.HISTORY,
+        config=paths.MODEL_CONFIG,
     wildcard_constraints:
         experiment=EXPERIMENT_REGEX,
     params:
-        experiment=lambda wildcards: EXPERIMENTS[wildcards.experiment],
+        experiment=experiment,
         seed=cfg("seed"),
-    threads: experiment_setting(EXPERIMENTS, "threads")
+    threads: experiment_setting("threads")
     resources:
-        gpu=experiment_setting(EXPERIMENTS, "gpu"),
-        mem_mb=experiment_setting(EXPERIMENTS, "mem_mb"),
-        runtime=experiment_setting(EXPERIMENTS, "runtime"),
+        gpu=experiment_setting("gpu"),
+        mem_mb=experiment_setting("mem_mb"),
+        runtime=experiment_setting("runtime"),
     # A node lost mid-epoch or an out-of-memory kill: the profile grows mem/runtime per attempt.
     retries: 2
     log:
-        "logs/train/{experiment}.log",
+        "logs/{method}/train/{experiment}.log",
     benchmark:
-        "benchmarks/train/{experiment}.tsv"
+        "benchmarks/{method}/train/{experiment}.tsv"
     conda:
         "../../envs/train.yaml"
     script:
         "../scripts/train.py"
+
+
+rule predict:
+    input:
+        unpack(experiment_inputs),
+        model=paths.MODEL,
+        scaler=paths.SCALER,
+    output:
+        paths.fill(paths.PREDICTIONS, name="{experiment}"),
+    wildcard_constraints:
+        experiment=EXPERIMENT_REGEX,
+    params:
+        experiment=experiment,
+        seed=cfg("seed"),
+        options=lambda wildcards: {
+            "mc_passes": method_evaluation(wildcards.method)["mc_passes"],
+            "batch_size": method_evaluation(wildcards.method)["predict_batch_size"],
+            "clip": method_evaluation(wildcards.method).get("clip_to_label_range", True),
+            "tta": method_evaluation(wildcards.method).get("tta", "none"),
+        },
+    threads: experiment_setting("threads")
+    resources:
+        gpu=experiment_setting("gpu"),
+        mem_mb=experiment_setting("mem_mb"),
+    retries: 2
+    log:
+        "logs/{method}/predict/{experiment}.log",
+    benchmark:
+        "benchmarks/{method}/predict/{experiment}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/predict.py"
+
+
+rule evaluate:
+    input:
+        paths.PREDICTIONS,
+    output:
+        metrics=report(
+            paths.METRICS,
+            caption="../report/metrics.rst",
+            category="{method}",
+            subcategory="{name}",
+            labels={"model": "{name}", "table": "metrics on the test split"},
+        ),
+        calibration=report(
+            paths.CALIBRATION,
+            caption="../report/calibration.rst",
+            category="{method}",
+            subcategory="{name}",
+            labels={"model": "{name}", "table": "interval coverage (raw, scaled, conformal)"},
+        ),
+    params:
+        evaluation=lambda wildcards: {
+            k: method_evaluation(wildcards.method).get(k)
+            for k in ("outlier_dex", "interval_levels")
+        },
+    log:
+        "logs/{method}/evaluate/{name}.log",
+    benchmark:
+        "benchmarks/{method}/evaluate/{name}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule plot_learning_curve:
+    input:
+        paths.HISTORY,
+    output:
+        report(
+            paths.LEARNING_CURVE,
+            caption="../report/learning_curve.rst",
+            category="{method}",
+            subcategory="{experiment}",
+            labels={"model": "{experiment}", "figure": "learning curve"},
+        ),
+    wildcard_constraints:
+        experiment=EXPERIMENT_REGEX,
+    log:
+        "logs/{method}/plots/{experiment}_learning_curve.log",
+    benchmark:
+        "benchmarks/{method}/plots/{experiment}_learning_curve.tsv"
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/plot_learning_curve.py"
+
+
+rule calibration_summary:
+    input:
+        unpack(calibration_inputs),
+    output:
+        report(
+            "results/calibration.csv",
+            caption="../report/calibration_summary.rst",
+            category="Methods compared",
+            labels={"table": "interval coverage of every model"},
+        ),
+    log:
+        "logs/calibration_summary.log",
+    benchmark:
+        "benchmarks/calibration_summary.tsv"
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/calibration_summary.py"
+
+
+rule baseline:
+    input:
+        tables=lambda wildcards: get_method(wildcards.method).baseline_inputs(SHARDS),
+    output:
+        paths.fill(paths.PREDICTIONS, name="baseline-{baseline}"),
+    params:
+        baseline=lambda wildcards: cfg(wildcards.method, "baselines", wildcards.baseline),
+        label_columns=lambda wildcards: get_method(wildcards.method).label_columns(
+            EXPERIMENTS[wildcards.method]
+        ),
+        seed=cfg("seed"),
+    threads: 2
+    log:
+        "logs/{method}/baseline/{baseline}.log",
+    benchmark:
+        "benchmarks/{method}/baseline/{baseline}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/baseline.py"

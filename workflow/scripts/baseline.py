@@ -1,15 +1,18 @@
-"""Snakemake adapter: fit one baseline (training mean or photometric random forest)."""
+"""Snakemake adapter: fit one catalogue baseline of a method and write its predictions."""
 
-from galstar.evaluation.evaluate import run_baseline
+import logging
+
+from galstar.io import write_parquet
 from galstar.logs import log_to_file
+from galstar.methods.run import run_baseline
 
 log_to_file(snakemake.log[0])  # noqa: F821
-run_baseline(
-    snakemake.wildcards.baseline,  # noqa: F821
+predictions = run_baseline(
+    snakemake.wildcards.method,  # noqa: F821
     list(snakemake.input.tables),  # noqa: F821
-    snakemake.params.targets,  # noqa: F821
-    snakemake.params.evaluation,  # noqa: F821
+    snakemake.params.baseline,  # noqa: F821
+    label_columns=snakemake.params.label_columns,  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
-    n_jobs=snakemake.threads,  # noqa: F821
-    predictions_path=snakemake.output[0],  # noqa: F821
 )
+write_parquet(predictions, snakemake.output[0])  # noqa: F821
+logging.info("%d predictions written", len(predictions))

@@ -2,21 +2,19 @@
 
 import logging
 
-from galstar.evaluation.predict import predict_experiment
 from galstar.io import write_parquet
 from galstar.logs import log_to_file
+from galstar.methods.run import predict_experiment
 
 log_to_file(snakemake.log[0])  # noqa: F821
+inputs = snakemake.input  # noqa: F821
 predictions = predict_experiment(
-    snakemake.input.model,  # noqa: F821
-    snakemake.input.scaler,  # noqa: F821
-    list(snakemake.input.tables),  # noqa: F821
-    list(snakemake.input.images),  # noqa: F821
-    mc_passes=snakemake.params.mc_passes,  # noqa: F821
-    batch_size=snakemake.params.batch_size,  # noqa: F821
+    snakemake.wildcards.method,  # noqa: F821
+    {k: list(v) for k, v in inputs.items() if k not in ("model", "scaler")},
+    snakemake.params.experiment,  # noqa: F821
+    model_path=inputs.model, scaler_path=inputs.scaler,
     seed=snakemake.params.seed,  # noqa: F821
-    clip=snakemake.params.clip,  # noqa: F821
-    tta=snakemake.params.tta,  # noqa: F821
+    **snakemake.params.options,  # noqa: F821
 )
 write_parquet(predictions, snakemake.output[0])  # noqa: F821
 logging.info("%d predictions written", len(predictions))

@@ -1,4 +1,6 @@
-"""Point-estimate metrics of the GalEffNet paper (Section 4.1) plus RMSE and medians.
+"""Point-estimate metrics shared by every method (GalEffNet paper, Section 4.1, plus
+RMSE, R2 and medians), on the predictions contract: per target ``<t>_true`` and
+``<t>_pred``.
 
 The residual is prediction minus reference: a positive bias means overestimation.
 """
@@ -10,11 +12,20 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["CARRIED", "METRICS", "regression_metrics", "metrics_table", "grouped_metrics"]
+__all__ = ["CARRIED", "METRICS", "SHORT", "prediction_targets", "regression_metrics",
+           "metrics_table", "grouped_metrics"]
 
-METRICS = ("N", "MAE", "sigma", "f_out", "bias_mean", "bias_median", "RMSE")
+METRICS = ("N", "MAE", "RMSE", "sigma", "bias", "bias_median", "f_out", "R2")
+#: Short target names used in wide tables' column names and plots.
+SHORT = {"lgm_fib_p50": "logM", "specsfr_fib_p50": "logsSFR", "log_sigma_sfr": "logSigmaSFR"}
+
 #: Catalogue columns carried into every predictions table (for the per-group metrics).
 CARRIED = ("object_id", "split", "z", "TYPE", "SHAPE_R", "radius_arcsec")
+
+
+def prediction_targets(predictions: pd.DataFrame) -> list[str]:
+    """The targets of a predictions table (columns ``<t>_pred``), in column order."""
+    return [c.removesuffix("_pred") for c in predictions.columns if c.endswith("_pred")]
 
 
 def regression_metrics(truth: np.ndarray, pred: np.ndarray,
@@ -26,7 +37,8 @@ def regression_metrics(truth: np.ndarray, pred: np.ndarray,
     dict
         N; MAE = mean |r|; sigma = standard deviation of r (ddof 0, as the paper's
         formula); f_out = fraction with |r| > ``outlier_dex`` (a factor of ~2);
-        bias_mean, bias_median of r; RMSE = sqrt(mean r^2). NaN when N = 0.
+        bias (mean r), bias_median; RMSE = sqrt(mean r^2); R2 = 1 - sum r^2 / sum
+        (truth - mean truth)^2. NaN when N = 0.
     """
     truth, pred = np.asarray(truth, dtype=float), np.asarray(pred, dtype=float)
     if truth.shape != pred.shape:
@@ -34,25 +46,28 @@ def regression_metrics(truth: np.ndarray, pred: np.ndarray,
     r = pred - truth
     if r.size == 0:
         return {"N": 0, **{k: float("nan") for k in METRICS[1:]}}
-    return {"N": int(r.size), "MAE": float(np.mean(np.abs(r))), "sigma": float(np.std(r)),
-            "f_out": float(np.mean(np.abs(r) > outlier_dex)), "bias_mean": float(np.mean(r)),
-            "bias_median": float(np.median(r)), "RMSE": float(np.sqrt(np.mean(r ** 2)))}
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    return {"N": int(r.size), "MAE": float(np.mean(np.abs(r))),
+            "RMSE": float(np.sqrt(np.mean(r ** 2))), "sigma": float(np.std(r)),
+            "bias": float(np.mean(r)), "bias_median": float(np.median(r)),
+            "f_out": float(np.mean(np.abs(r) > outlier_dex)),
+            "R2": 1.0 - float(np.sum(r ** 2)) / total if total > 0 else float("nan")}
 
 
 def metrics_table(predictions: pd.DataFrame, targets: Sequence[str], split: str = "test",
                   outlier_dex: float = 0.3, pred_suffix: str = "_pred") -> pd.DataFrame:
     """One row per target on ``split``: the metrics, the label spread and sigma / spread.
 
-    ``predictions`` holds the reference in column ``<target>`` and the estimate in
-    ``<target><pred_suffix>``.
+    ``predictions`` holds the reference in column ``<target>_true`` and the estimate
+    in ``<target><pred_suffix>``.
     """
     rows = predictions[predictions["split"] == split]
     if rows.empty:
         raise ValueError(f"no '{split}' rows in the predictions table")
     out = []
     for t in targets:
-        m = regression_metrics(rows[t], rows[t + pred_suffix], outlier_dex)
-        label_std = float(np.std(rows[t]))
+        m = regression_metrics(rows[t + "_true"], rows[t + pred_suffix], outlier_dex)
+        label_std = float(np.std(rows[t + "_true"]))
         row = {"target": t, **m, "label_std": label_std,
                "sigma_over_std": m["sigma"] / label_std if label_std > 0 else np.nan}
         if t + "_clipped" in rows:  # predictions limited to the training label range
@@ -80,5 +95,5 @@ def grouped_metrics(predictions: pd.DataFrame, targets: Sequence[str], by: str,
     for name, sub in groups:
         for t in targets:
             out.append({"by": by, "group": name, "target": t,
-                        **regression_metrics(sub[t], sub[t + "_pred"], outlier_dex)})
+                        **regression_metrics(sub[t + "_true"], sub[t + "_pred"], outlier_dex)})
     return pd.DataFrame(out)

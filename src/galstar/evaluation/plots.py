@@ -1,4 +1,5 @@
-"""Figures: the GalEffNet paper's Figs 7, 8, 9, 11-15 and a learning curve.
+"""Figures shared by the methods: predicted vs reference, distributions, uncertainty
+bins, metrics by group, ablations, learning curves (GalEffNet Figs 7, 8, 9, 11-15).
 
 Every function takes tables (never models) and writes one PNG atomically.
 """
@@ -15,8 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from galstar.evaluation.metrics import regression_metrics  # noqa: E402
-from galstar.evaluation.tables import SHORT  # noqa: E402
+from galstar.evaluation.metrics import SHORT, prediction_targets, regression_metrics  # noqa: E402
 from galstar.io import atomic_path  # noqa: E402
 
 __all__ = ["LABELS", "experiment_figures", "ablation_figure", "plot_learning_curve",
@@ -24,7 +24,8 @@ __all__ = ["LABELS", "experiment_figures", "ablation_figure", "plot_learning_cur
            "plot_uncertainty_bins", "plot_ablation", "plot_metrics_by_group"]
 
 LABELS = {"lgm_fib_p50": r"$\log M_*$ [M$_\odot$]",
-          "specsfr_fib_p50": r"$\log$ sSFR [yr$^{-1}$]"}
+          "specsfr_fib_p50": r"$\log$ sSFR [yr$^{-1}$]",
+          "log_sigma_sfr": r"$\log \Sigma_{\rm SFR}$ [M$_\odot$ yr$^{-1}$ kpc$^{-2}$]"}
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
@@ -57,7 +58,7 @@ def plot_pred_vs_ref(pred: pd.DataFrame, targets: Sequence[str], path: str | os.
     rows = pred[pred["split"] == split]
     fig, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 5))
     for ax, t in zip(np.atleast_1d(axes), targets, strict=True):
-        x, y = rows[t].to_numpy(), rows[t + "_pred"].to_numpy()
+        x, y = rows[t + "_true"].to_numpy(), rows[t + "_pred"].to_numpy()
         lo, hi = np.nanmin([x.min(), y.min()]), np.nanmax([x.max(), y.max()])
         ax.hexbin(x, y, gridsize=40, bins="log", cmap="viridis", extent=(lo, hi, lo, hi),
                   mincnt=1)
@@ -66,7 +67,7 @@ def plot_pred_vs_ref(pred: pd.DataFrame, targets: Sequence[str], path: str | os.
         ax.text(0.03, 0.97, "\n".join([f"N = {m['N']}", f"MAE = {m['MAE']:.3f}",
                                        f"$\\sigma$ = {m['sigma']:.3f}",
                                        f"$f_{{out}}$ = {m['f_out']:.3f}",
-                                       f"bias = {m['bias_mean']:+.3f}"]),
+                                       f"bias = {m['bias']:+.3f}"]),
                 transform=ax.transAxes, va="top", fontsize=9)
         ax.set(xlabel="reference " + LABELS.get(t, t), ylabel="predicted " + LABELS.get(t, t))
         inset = ax.inset_axes([0.6, 0.08, 0.37, 0.3])
@@ -84,8 +85,8 @@ def plot_distributions(pred: pd.DataFrame, targets: Sequence[str], path: str | o
     rows = pred[pred["split"] == split]
     fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.8))
     for ax, t in zip(np.atleast_1d(axes), targets, strict=True):
-        bins = np.histogram_bin_edges(np.r_[rows[t], rows[t + "_pred"]], bins=40)
-        ax.hist(rows[t], bins=bins, color="tab:orange", alpha=0.6, label="reference")
+        bins = np.histogram_bin_edges(np.r_[rows[t + "_true"], rows[t + "_pred"]], bins=40)
+        ax.hist(rows[t + "_true"], bins=bins, color="tab:orange", alpha=0.6, label="reference")
         ax.hist(rows[t + "_pred"], bins=bins, color="tab:blue", alpha=0.6, label="predicted")
         ax.set(xlabel=LABELS.get(t, t), ylabel="N")
         ax.legend()
@@ -152,7 +153,7 @@ def experiment_figures(predictions: pd.DataFrame, table2: pd.DataFrame,
                        by_size: str | os.PathLike, by_redshift: str | os.PathLike,
                        by_type: str | os.PathLike, outlier_dex: float = 0.3) -> None:
     """All per-experiment figures (Figs 7, 8, 9, 13, 14, 15) from its tables."""
-    targets = [c.removesuffix("_pred") for c in predictions.columns if c.endswith("_pred")]
+    targets = prediction_targets(predictions)
     plot_pred_vs_ref(predictions, targets, pred_vs_ref, outlier_dex)
     plot_distributions(predictions, targets, distributions)
     plot_uncertainty_bins(uncertainty, uncertainty_fig)

@@ -1,14 +1,12 @@
-"""MC-dropout uncertainty (paper Section 4.2) and its calibration.
+"""MC-dropout uncertainty for any model with dropout (GalEffNet paper, Section 4.2).
 
-The paper reports the MC-dropout 1-sigma but never checks it against the residuals.
-Here a single factor s is fitted on the validation split so that 68.27 per cent of
-|residual| / sigma fall below s, and the test coverage within 1 and 2 sigma is given
-before and after scaling.
+The spread of T stochastic passes is a per-object scale, not a calibrated interval:
+:mod:`galstar.evaluation.calibration` turns it into one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,36 +15,62 @@ import pandas as pd
 if TYPE_CHECKING:  # keras is imported lazily: the calibration helpers do not need it
     import keras
 
-__all__ = ["TTA_VIEWS", "mc_dropout_predict", "binned_sigma", "coverage", "fit_sigma_scale",
-           "calibration_table"]
+__all__ = ["TTA_VIEWS", "mc_dropout_parts", "mc_dropout_predict", "binned_sigma"]
 
 #: Config ``evaluation.tta`` -> number of D4 views predicted per image.
 TTA_VIEWS = {"none": 1, "d4": 8}
 
-ONE_SIGMA = 0.682689492
-TWO_SIGMA = 0.954499736
+
+def mc_dropout_parts(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """Split a functional model at its first Dropout layer: a deterministic feature
+    extractor and a stochastic head.
+
+    MC dropout must keep batch normalisation in inference mode while dropout stays
+    active, so ``model(x, training=True)`` is wrong. The expensive part before the
+    first dropout runs once per batch; only the head is sampled T times. Works for any
+    model whose head (from the first top-level ``keras.layers.Dropout`` on) has no
+    batch normalisation.
+
+    Raises
+    ------
+    ValueError
+        The model has no top-level dropout, or its head holds batch normalisation.
+    """
+    import keras
+
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    if not dropouts:
+        raise ValueError(f"model {model.name} has no dropout layer: MC dropout needs one "
+                         "(set dropout > 0)")
+    cut = dropouts[0].input  # model.layers is in topological order
+    features = keras.Model(model.inputs, cut)
+    head = keras.Model(cut, model.outputs)
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in head.layers):
+        raise ValueError(f"model {model.name}: batch normalisation after the first dropout "
+                         "would run in training mode during MC dropout")
+    return features, head
 
 
-def mc_dropout_predict(model: keras.Model, batches: Iterable[np.ndarray], passes: int = 10,
-                       dropout: bool = True, tta: str = "none"
+def mc_dropout_predict(model: keras.Model, batches: Iterable[Mapping[str, np.ndarray]],
+                       passes: int = 10, dropout: bool = True, tta: str = "none"
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic and MC-dropout predictions (scaled label units).
 
     Parameters
     ----------
     model : keras.Model
-        A GalEffNet (see :func:`galstar.models.galeffnet.mc_dropout_parts`).
-    batches : iterable of numpy.ndarray
-        Image batches.
+        Any functional model with a dropout layer (see :func:`mc_dropout_parts`).
+    batches : iterable of mapping
+        Input batches keyed by the model's input names.
     passes : int
-        T, the number of stochastic passes (paper: 10).
+        T, the number of stochastic passes (GalEffNet paper: 10).
     dropout : bool
         False switches dropout off in the T passes (spread must then be zero).
     tta : {"none", "d4"}
-        ``"d4"``: predict each of the 8 flips/rotations of an image (the targets do not
-        depend on orientation) and take the median, in the point prediction and in
-        each MC pass. The median, not the mean: a view the network extrapolates from
-        must not drag the estimate with it.
+        ``"d4"``: predict each of the 8 flips/rotations of the image inputs (the
+        targets do not depend on orientation) and take the median, in the point
+        prediction and in each MC pass. The median, not the mean: a view the network
+        extrapolates from must not drag the estimate with it.
 
     Returns
     -------
@@ -55,7 +79,6 @@ def mc_dropout_predict(model: keras.Model, batches: Iterable[np.ndarray], passes
     """
     import keras
 
-    from galstar.models.galeffnet import mc_dropout_parts
     from galstar.training.data import d4_transform
 
     if passes < 2:
@@ -71,10 +94,13 @@ def mc_dropout_predict(model: keras.Model, batches: Iterable[np.ndarray], passes
                         for f in views]).astype(np.float64)
         return np.median(out, axis=0)
 
+    def view(x, op):
+        return {k: np.ascontiguousarray(d4_transform(v, op)) if v.ndim == 4 else v
+                for k, v in x.items()}
+
     point, means, stds = [], [], []
     for x in batches:
-        views = [keras.ops.convert_to_tensor(
-                     features.predict_on_batch(np.ascontiguousarray(d4_transform(x, op))))
+        views = [keras.ops.convert_to_tensor(features.predict_on_batch(view(x, op)))
                  for op in range(TTA_VIEWS[tta])]
         point.append(predict(views, training=False))
         draws = np.stack([predict(views, training=dropout) for _ in range(passes)])
@@ -99,46 +125,4 @@ def binned_sigma(truth: np.ndarray, sigma: np.ndarray, width: float = 0.5) -> pd
         rows.append({"bin_lo": edges[i], "bin_hi": edges[i + 1], "N": int(s.size),
                      "mean_sigma": float(s.mean()) if s.size else np.nan,
                      "std_sigma": float(s.std()) if s.size else np.nan})
-    return pd.DataFrame(rows)
-
-
-def coverage(truth: np.ndarray, mean: np.ndarray, sigma: np.ndarray, k: float) -> float:
-    """Fraction of objects with |truth - mean| <= k sigma."""
-    r = np.abs(np.asarray(truth, float) - np.asarray(mean, float))
-    return float(np.mean(r <= k * np.asarray(sigma, float)))
-
-
-def fit_sigma_scale(truth: np.ndarray, mean: np.ndarray, sigma: np.ndarray) -> float:
-    """The factor s making s * sigma cover 68.27 per cent of the residuals.
-
-    NaN when every sigma is zero (no dropout: nothing to scale).
-    """
-    sigma = np.asarray(sigma, float)
-    ok = sigma > 0
-    if not ok.any():
-        return float("nan")
-    z = np.abs(np.asarray(truth, float) - np.asarray(mean, float))[ok] / sigma[ok]
-    return float(np.quantile(z, ONE_SIGMA))
-
-
-def calibration_table(predictions: pd.DataFrame, targets: Sequence[str],
-                      fit_split: str = "val", eval_split: str = "test") -> pd.DataFrame:
-    """Per target: the scale fitted on ``fit_split`` and the ``eval_split`` coverage
-    within 1 and 2 sigma before and after scaling (ideal: 0.683 and 0.954)."""
-    fit = predictions[predictions["split"] == fit_split]
-    ev = predictions[predictions["split"] == eval_split]
-    if fit.empty or ev.empty:
-        raise ValueError(f"calibration needs '{fit_split}' and '{eval_split}' rows")
-    rows = []
-    for t in targets:
-        mean, std = t + "_mc_mean", t + "_mc_std"
-        s = fit_sigma_scale(fit[t], fit[mean], fit[std])
-        row = {"target": t, "scale": s, "mean_sigma": float(ev[std].mean()),
-               "N": len(ev)}
-        for k in (1, 2):
-            row[f"within_{k}sigma_raw"] = coverage(ev[t], ev[mean], ev[std], k)
-            row[f"within_{k}sigma_scaled"] = (coverage(ev[t], ev[mean], s * ev[std], k)
-                                              if np.isfinite(s) else np.nan)
-        row["ideal_1sigma"], row["ideal_2sigma"] = ONE_SIGMA, TWO_SIGMA
-        rows.append(row)
     return pd.DataFrame(rows)

@@ -11,23 +11,21 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+import astropy.cosmology
+import numpy as np
+import pandas as pd
+from astropy import units as u
 
-matplotlib.use("Agg")
-import astropy.cosmology  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from astropy import units as u  # noqa: E402
-
-from galstar.evaluation.metrics import regression_metrics  # noqa: E402
-from galstar.features.photometry import feature_reject_reason, feature_table  # noqa: E402
-from galstar.io import atomic_path  # noqa: E402
+from galstar import paths
+from galstar.evaluation.metrics import regression_metrics
+from galstar.features.photometry import feature_reject_reason, feature_table
+from galstar.training.experiments import resolve_experiments
 
 __all__ = ["REJECT_REASONS", "RESULT_COLUMNS", "SFR_SENTINEL_MAX", "TARGET",
            "binned_residuals", "build_sample", "get_cosmology", "log_sigma_sfr",
-           "low_mask", "plot_pred_vs_true", "plot_residuals_vs_true", "results_table",
-           "spread_ratio"]
+           "low_mask", "results_table", "spread_ratio", "NAME", "SAMPLE", "experiments",
+           "inputs", "load_split", "model_builder", "label_columns", "baseline_inputs",
+           "baseline_table", "write_sample", "summarise"]
 
 TARGET = "log_sigma_sfr"
 #: Target-level reject reasons, in order of precedence (the first failing one is kept).
@@ -277,71 +275,127 @@ def results_table(metrics_by_experiment: Mapping[str, pd.DataFrame], split: str 
     return pd.DataFrame(rows, columns=["experiment", *RESULT_COLUMNS])
 
 
-# --------------------------------------------------------------------------- figures
+# ----------------------------------------------------------------- method protocol
+
+NAME = "sigma_sfr"
+
+#: The method's sample (every galaxy of the shared cross-match, kept or rejected).
+SAMPLE = paths.fill(paths.METHOD, method="sigma_sfr") + "/sample.parquet"
+
+REQUIRED = ("model", "epochs", "batch_size", "learning_rate")
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+def experiments(config: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    """Every Sigma_SFR experiment, the shared and method ``training`` merged in."""
+    found = resolve_experiments(config, NAME)
+    features = list((config.get(NAME) or {}).get("features") or [])
+    for name, exp in found.items():
+        missing = [k for k in REQUIRED if k not in exp]
+        if missing:
+            raise ValueError(f"config sigma_sfr.experiments.{name}: missing keys {missing}")
+        exp["features"] = features  # the input sequence: a change retrains every model
+    return found
 
 
-def _panels(n: int, sharey: bool) -> tuple[plt.Figure, np.ndarray]:
-    ncols = min(n, 3)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.8 * nrows), squeeze=False,
-                             sharex=True, sharey=sharey, layout="constrained")
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return fig, axes.ravel()
+def label_columns(found: Mapping[str, object] | None = None) -> tuple[str, ...]:
+    """The method's one label column."""
+    return (TARGET,)
 
 
-def plot_residuals_vs_true(predictions: Mapping[str, pd.DataFrame], path: str | os.PathLike,
-                           split: str = "test", n_bins: int = 8, low_fraction: float = 0.2,
-                           target: str = TARGET) -> None:
-    """Residual against true log Sigma_SFR per experiment: points, binned median, 16-84%.
-
-    The low set (:func:`low_mask`) is shaded; a median line bending to follow
-    -(true - median) at the low end is the collapse-to-the-median signature.
-    """
-    if not predictions:
-        raise ValueError("no experiments to plot")
-    fig, axes = _panels(len(predictions), sharey=True)
-    for ax, (name, frame) in zip(axes, predictions.items(), strict=False):
-        p, t = _columns(frame, target, split)
-        ax.plot(t, p - t, ".", ms=2, color="0.6", alpha=0.6, rasterized=True)
-        if t.size:
-            stats = binned_residuals(p, t, n_bins, low_fraction)
-            bins = stats[stats["bin"] != "low"]
-            full = bins[bins["N"] > 0]
-            mid = 0.5 * (full["lo"] + full["hi"])
-            ax.fill_between(mid, full["p16"], full["p84"], color="C0", alpha=0.25,
-                            label="16-84%")
-            ax.plot(mid, full["median"], "o-", color="C0", ms=3, label="median")
-            low = stats[stats["bin"] == "low"].iloc[0]
-            ax.axvspan(low["lo"], low["hi"], color="C3", alpha=0.08,
-                       label=f"lowest {low_fraction:.0%}")
-        ax.axhline(0.0, color="k", lw=0.8, ls="--")
-        ax.set(title=name, xlabel="true " + TARGET_LABEL, ylabel="predicted - true [dex]")
-    axes[0].legend(fontsize=8, loc="upper right")
-    _save(fig, path)
+def inputs(experiment: Mapping[str, object], shards: Sequence[str]) -> dict[str, list[str]]:
+    """Training and prediction read the method's sample table."""
+    return {"sample": [SAMPLE]}
 
 
-def plot_pred_vs_true(predictions: Mapping[str, pd.DataFrame], path: str | os.PathLike,
-                      split: str = "test", target: str = TARGET) -> None:
-    """Predicted against true log Sigma_SFR per experiment, with the 1:1 line and MAE."""
-    if not predictions:
-        raise ValueError("no experiments to plot")
-    fig, axes = _panels(len(predictions), sharey=True)
-    for ax, (name, frame) in zip(axes, predictions.items(), strict=False):
-        p, t = _columns(frame, target, split)
-        ax.plot(t, p, ".", ms=2, color="C0", alpha=0.5, rasterized=True)
-        if t.size:
-            lo, hi = min(t.min(), p.min()), max(t.max(), p.max())
-            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-            m = regression_metrics(t, p)
-            ax.text(0.04, 0.96, f"N = {m['N']}\nMAE = {m['MAE']:.3f}\n"
-                    f"$\\sigma$ = {m['sigma']:.3f}", transform=ax.transAxes, va="top",
-                    fontsize=8)
-        ax.set(title=name, xlabel="true " + TARGET_LABEL, ylabel="predicted " + TARGET_LABEL)
-    _save(fig, path)
+def baseline_inputs(shards: Sequence[str]) -> list[str]:
+    """The baselines read the same sample (same objects, features and splits)."""
+    return [SAMPLE]
+
+
+def baseline_table(tables: Sequence[str | os.PathLike], label_cols: Sequence[str]
+                   ) -> pd.DataFrame:
+    """The kept rows of the sample."""
+    from galstar.io import read_parquet
+
+    frame = pd.concat([read_parquet(p) for p in tables], ignore_index=True)
+    return frame[frame["kept"].to_numpy(dtype=bool)].reset_index(drop=True)
+
+
+def load_split(files: Mapping[str, Sequence[str]], experiment: Mapping[str, object],
+               split: str, label_cols: Sequence[str] | None = None):
+    """The kept objects of ``split``: the features as a (n, L, 1) sequence (input
+    ``features``), the target, and LDS sample weights on the training split when the
+    experiment asks for them (``sample_weights: lds``)."""
+    from galstar.features.sequence import to_sequence
+    from galstar.training.data import ArraySource, Split, check_columns, finite_labels
+    from galstar.training.weights import lds_weights
+
+    table = baseline_table(files["sample"], (TARGET,))
+    features = list(experiment["features"])
+    check_columns(table, ("object_id", "split", *features, TARGET), str(files["sample"][0]))
+    rows = table[table["split"] == split].reset_index(drop=True)
+    labels = finite_labels(rows, label_cols or (TARGET,), str(files["sample"][0]))
+    weight = None
+    if split == "train" and experiment.get("sample_weights", "none") == "lds" and len(rows):
+        weight = lds_weights(labels[:, 0], **dict(experiment.get("lds") or {}))
+    return Split({"features": ArraySource(to_sequence(rows[features].to_numpy()))}, labels,
+                 rows, tuple(label_cols or (TARGET,)), weight)
+
+
+def model_builder(experiment: Mapping[str, object], train, seed: int):
+    """``(build(train) -> keras.Model, run_info)``: the registry's 1D CNN, with the
+    training features' mean and variance inside the model as its first layer."""
+    from galstar.models import get_builder
+
+    x = train.inputs["features"].array[:, :, 0].astype(np.float64)
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    var = np.where(var > 0, var, 1.0)
+    options = {k: experiment[k] for k in ("first_width", "widths", "kernel_size",
+                                          "dense_units") if k in experiment}
+    if experiment["model"] == "resnet1d" and "merge" in experiment:
+        options["merge"] = experiment["merge"]
+
+    def build(split):
+        length, channels = split.input_shapes["features"]
+        return get_builder(str(experiment["model"]))(
+            length, channels, len(split.targets), dropout=float(experiment.get("dropout", 0)),
+            l2=float(experiment.get("l2", 1e-4)), input_mean=mean.tolist(),
+            input_variance=var.tolist(), **options)
+
+    return build, {"feature_mean": mean.tolist(), "feature_std": np.sqrt(var).tolist()}
+
+
+def write_sample(tables: Sequence[str | os.PathLike], features: Sequence[str],
+                 cosmology: str, path: str | os.PathLike) -> pd.DataFrame:
+    """Build the sample from the cross-match shard tables and write it atomically."""
+    import logging
+
+    from galstar.io import read_parquet, write_parquet
+
+    frames = [build_sample(read_parquet(p), features, cosmology, source=str(p)) for p in tables]
+    sample = pd.concat(frames, ignore_index=True)
+    write_parquet(sample, path)
+    counts = sample.loc[~sample["kept"], "reject_reason"].value_counts().to_dict()
+    logging.getLogger(__name__).info("%d galaxies, %d kept, rejected: %s", len(sample),
+                                     int(sample["kept"].sum()), counts or "none")
+    return sample
+
+
+def summarise(predictions: Mapping[str, str | os.PathLike], settings: Mapping[str, object], *,
+              results_path: str | os.PathLike, bins_path: str | os.PathLike) -> pd.DataFrame:
+    """The method's results table (every experiment and baseline) and the binned
+    residuals of each, from their predictions files."""
+    from galstar.evaluation.evaluate import write_csv
+    from galstar.io import read_parquet
+
+    frames = {name: read_parquet(p) for name, p in predictions.items()}
+    low = float(settings.get("low_fraction", 0.2))
+    table = results_table(frames, low_fraction=low)
+    write_csv(table, results_path)
+    bins = []
+    for name, frame in frames.items():
+        p, t = _columns(frame, TARGET, "test")
+        bins.append(binned_residuals(p, t, int(settings.get("n_bins", 8)), low)
+                    .assign(experiment=name))
+    write_csv(pd.concat(bins, ignore_index=True), bins_path)
+    return table

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import keras
 
-from galstar.training.experiments import BACKBONE_APPLICATIONS
+from galstar.models.backbones import BACKBONE_APPLICATIONS
 
-__all__ = ["BACKBONES", "MIN_BACKBONE_SIZE", "build_galeffnet", "mc_dropout_parts"]
+__all__ = ["BACKBONES", "MIN_BACKBONE_SIZE", "build_galeffnet"]
 
 #: Backbone name (config ``experiments.<name>.backbone``) -> keras.applications builder.
 BACKBONES: dict[str, Callable[..., keras.Model]] = {
@@ -31,7 +31,7 @@ MIN_BACKBONE_SIZE = 32
 # g, r, z are fed in that order, i.e. bluest band first).
 _CAFFE_MEANS = (103.939, 116.779, 123.68)
 
-# Layer names the MC-dropout split relies on.
+# Layer names (the head's dropout is the first Dropout: MC dropout samples from there).
 FEATURES = "pfeatx_pool"
 DROPOUT = "pfeatx_dropout"
 DENSE = "pfeatx_dense"
@@ -85,6 +85,7 @@ def build_galeffnet(
     l2: float = 1e-3,
     input_scale: Sequence[float] | None = None,
     bn_momentum: float | None = None,
+    extra_inputs: dict[str, int] | None = None,
 ) -> keras.Model:
     """Build GalEffNet: input scaling, backbone (General Feature Extraction), PFeatX head.
 
@@ -110,6 +111,10 @@ def build_galeffnet(
         Momentum of the backbone's batch-normalisation moving statistics (keras: 0.99).
         Training from scratch on a few thousand images, 0.99 lets the inference-mode
         statistics lag the weights by ~100 steps (validation loss spikes); 0.9 follows.
+    extra_inputs : dict, optional
+        Name -> width of catalogue inputs (e.g. ``{"redshift": 1}``) concatenated with
+        the pooled image features before the head, so the head sees them beside the
+        pixels.
 
     Returns
     -------
@@ -141,34 +146,15 @@ def build_galeffnet(
                 layer.momentum = float(bn_momentum)
     features = body(x)
     x = keras.layers.GlobalAveragePooling2D(name=FEATURES)(features)
+    extras = [keras.Input(shape=(int(width),), name=name)
+              for name, width in (extra_inputs or {}).items()]
+    if extras:
+        x = keras.layers.Concatenate(name="pfeatx_catalogue")([x, *extras])
     x = keras.layers.Dropout(dropout, name=DROPOUT)(x)
     x = keras.layers.Dense(
         dense_units, activation="relu", kernel_regularizer=keras.regularizers.L2(l2), name=DENSE
     )(x)
     # float32 outputs keep the loss numerically safe under mixed precision.
     outputs = keras.layers.Dense(n_outputs, dtype="float32", name=OUTPUT)(x)
-    return keras.Model(inputs, outputs, name="galeffnet_" + backbone)
-
-
-def mc_dropout_parts(model: keras.Model) -> tuple[keras.Model, Callable]:
-    """Split a GalEffNet into a deterministic feature extractor and a stochastic head.
-
-    MC dropout must keep batch normalisation in inference mode while dropout stays
-    active, so ``model(x, training=True)`` is wrong. The backbone runs once per batch;
-    only the cheap head is sampled T times.
-
-    Returns
-    -------
-    features : keras.Model
-        Images -> pooled features (inference mode).
-    head : callable
-        ``head(features, training)`` -> scaled predictions; with ``training=True``
-        dropout is applied.
-    """
-    features = keras.Model(model.inputs, model.get_layer(FEATURES).output)
-    dropout, dense, output = (model.get_layer(n) for n in (DROPOUT, DENSE, OUTPUT))
-
-    def head(x, training: bool = True):
-        return output(dense(dropout(x, training=training)))
-
-    return features, head
+    return keras.Model([inputs, *extras] if extras else inputs, outputs,
+                       name="galeffnet_" + backbone)

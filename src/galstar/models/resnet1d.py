@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 __all__ = ["BLOCK_CONVS", "WIDTHS", "build_cnn1d", "build_resnet1d"]
 
@@ -63,6 +64,8 @@ def build_resnet1d(
     dense_activations: Sequence[str] = ("tanh", "relu"),
     dropout: float = 0.0,
     l2: float = 1e-4,
+    input_mean: Sequence[float] | None = None,
+    input_variance: Sequence[float] | None = None,
     name: str = "resnet1d",
 ) -> keras.Model:
     """Build the residual 1D CNN of the design note's Table 1.
@@ -96,6 +99,10 @@ def build_resnet1d(
     l2 : float
         L2 factor on every convolution kernel (skips included) and on the first dense
         layer, as Table 1 marks them; the other dense layers are not regularised.
+    input_mean, input_variance : sequence of float, optional
+        Per-position statistics of the training features: a ``Normalization`` layer
+        standardises the input inside the model, so the scaling fitted on the training
+        split is saved with it.
     name : str
         Model name.
 
@@ -125,7 +132,12 @@ def build_resnet1d(
                                    name=layer)(x)
 
     inputs = keras.Input(shape=(int(input_length), int(n_channels)), name="features")
-    x = conv(inputs, int(first_width), kernel_size, "relu", "stem_conv")
+    x = inputs
+    if input_mean is not None:
+        x = keras.layers.Normalization(
+            axis=1, mean=np.asarray(input_mean, dtype=float),
+            variance=np.asarray(input_variance, dtype=float), name="feature_scaling")(x)
+    x = conv(x, int(first_width), kernel_size, "relu", "stem_conv")
     previous = int(first_width)
     for b, (width, n_conv) in enumerate(zip(widths, block_convs, strict=True), start=1):
         width = int(width)
@@ -168,6 +180,8 @@ def build_cnn1d(
     dense_activations: Sequence[str] = ("tanh", "relu"),
     dropout: float = 0.0,
     l2: float = 1e-4,
+    input_mean: Sequence[float] | None = None,
+    input_variance: Sequence[float] | None = None,
     name: str = "cnn1d",
 ) -> keras.Model:
     """The plain 1D CNN: :func:`build_resnet1d`'s layers and widths without the skips.
@@ -179,5 +193,5 @@ def build_cnn1d(
         input_length, n_channels, n_outputs, first_width=first_width, widths=widths,
         block_convs=block_convs, kernel_size=kernel_size, merge="add", residual=False,
         dense_units=dense_units, dense_activations=dense_activations, dropout=dropout,
-        l2=l2, name=name,
+        l2=l2, input_mean=input_mean, input_variance=input_variance, name=name,
     )

@@ -1,155 +1,180 @@
-"""Input pipeline over the preprocessed shards (docs/contracts.md, Stage 3).
+"""Named-input datasets for training and prediction (docs/contracts.md, Training).
 
-Images stay memory-mapped; a batch is gathered by fancy indexing each shard's
-``.npy`` (rows sorted per shard so reads are sequential). The order is a global
-permutation of all rows of a split, so batches mix shards. With the TensorFlow
-backend the gather runs inside ``tf.data`` (parallel map, prefetch); with any other
-backend a ``keras.utils.PyDataset`` with worker threads does the same job.
+A :class:`Split` holds the objects of one split: any number of named inputs (images
+(n, h, w, c), spectra or feature sequences (n, l, c), tabular vectors (n, k)), the
+labels and, optionally, per-object sample weights. Inputs are :class:`Source` objects
+that gather rows on demand, so image shards stay memory-mapped; a batch is a dict
+keyed by the model's input names. With the TensorFlow backend the gather runs inside
+``tf.data`` (parallel map, prefetch); with any other backend a
+``keras.utils.PyDataset`` with worker threads does the same job.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 import pandas as pd
 
-from galstar.io import load_npy, read_parquet
-
-__all__ = ["ShardSplit", "load_split", "pixel_scale", "d4_transform", "d4_augment",
-           "BatchLoader", "make_dataset", "iter_batches"]
+__all__ = ["SPLITS", "Source", "ShardSource", "ArraySource", "Split", "input_scale",
+           "d4_transform", "d4_augment", "is_image", "BatchLoader", "make_dataset",
+           "iter_batches", "check_columns", "finite_labels"]
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
 
+class Source:
+    """Rows of one named input, gathered on demand (base class)."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one object's input (without the batch axis)."""
+        raise NotImplementedError
+
+    def gather(self, index: np.ndarray) -> np.ndarray:
+        """Rows ``index`` as one float32 (b, *sample_shape) array."""
+        raise NotImplementedError
+
+    def subset(self, index: np.ndarray) -> Source:
+        """The rows ``index`` as a new source (no copy of memory-mapped data)."""
+        raise NotImplementedError
+
+
 @dataclass
-class ShardSplit:
-    """The kept objects of one split across all shards.
+class ShardSource(Source):
+    """One input stored as one memory-mapped array per shard.
 
     Attributes
     ----------
-    images : list of numpy.ndarray
-        One memory-mapped (n_kept, h, w, c) array per shard.
+    arrays : list of numpy.ndarray
+        One (n_kept, ...) array per shard.
     shard, row : numpy.ndarray
         For object i: which array and which row of it.
-    labels : numpy.ndarray
-        (n, n_targets) physical labels (float64).
-    table : pandas.DataFrame
-        The objects' rows of the shard tables, in the same order.
-    targets : tuple of str
-        Label column names.
     """
 
-    images: list[np.ndarray]
+    arrays: list[np.ndarray]
     shard: np.ndarray
     row: np.ndarray
-    labels: np.ndarray
-    table: pd.DataFrame
-    targets: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.row)
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(int(s) for s in self.images[0].shape[1:])
-
-    def subset(self, index: np.ndarray) -> ShardSplit:
-        """The objects ``index`` (same memory-mapped arrays, no copy of the images)."""
-        index = np.asarray(index, dtype=np.int64)
-        return ShardSplit(self.images, self.shard[index], self.row[index], self.labels[index],
-                          self.table.iloc[index].reset_index(drop=True), self.targets)
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.arrays[0].shape[1:])
 
     def gather(self, index: np.ndarray) -> np.ndarray:
-        """Images of objects ``index`` as one float32 (b, h, w, c) array."""
         index = np.asarray(index, dtype=np.int64)
-        out = np.empty((len(index), *self.image_shape), dtype=np.float32)
+        out = np.empty((len(index), *self.sample_shape), dtype=np.float32)
         shards = self.shard[index]
         for s in np.unique(shards):
             pos = np.flatnonzero(shards == s)
             rows = self.row[index[pos]]
-            order = np.argsort(rows, kind="stable")
-            out[pos[order]] = self.images[s][rows[order]]
+            order = np.argsort(rows, kind="stable")  # sequential reads of the memory map
+            out[pos[order]] = self.arrays[s][rows[order]]
         return out
 
+    def subset(self, index: np.ndarray) -> ShardSource:
+        index = np.asarray(index, dtype=np.int64)
+        return ShardSource(self.arrays, self.shard[index], self.row[index])
 
-def load_split(
-    tables: Sequence[str | os.PathLike],
-    images: Sequence[str | os.PathLike],
-    split: str,
-    targets: Sequence[str],
-) -> ShardSplit:
-    """Collect the kept objects of ``split`` from shard tables and their image tensors.
 
-    Parameters
+@dataclass
+class ArraySource(Source):
+    """One input held in memory as a single (n, ...) array."""
+
+    array: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.array = np.asarray(self.array, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.array.shape[1:])
+
+    def gather(self, index: np.ndarray) -> np.ndarray:
+        return self.array[np.asarray(index, dtype=np.int64)]
+
+    def subset(self, index: np.ndarray) -> ArraySource:
+        return ArraySource(self.array[np.asarray(index, dtype=np.int64)])
+
+
+@dataclass
+class Split:
+    """The objects of one split: named inputs, labels, their table rows.
+
+    Attributes
     ----------
-    tables, images : sequences of paths
-        ``results/preprocess/shard-XXX.parquet`` and the matching
-        ``results/preprocess/<bands>-<res>/shard-XXX.npy``, in the same shard order.
-    split : {'train', 'val', 'test'}
-    targets : sequence of str
-        Label columns.
-
-    Raises
-    ------
-    ValueError
-        Mismatched shard lists, a tensor whose length differs from the table's kept
-        count, bad row indices, missing columns or non-finite labels (naming the file).
+    inputs : dict of str to Source
+        Model input name -> its rows, all of the same length.
+    labels : numpy.ndarray
+        (n, n_targets) physical labels (float64).
+    table : pandas.DataFrame
+        The objects' catalogue rows, in the same order (carried into predictions).
+    targets : tuple of str
+        Label column names.
+    sample_weight : numpy.ndarray, optional
+        (n,) per-object loss weights (training only).
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got '{split}'")
-    if len(tables) != len(images) or not tables:
-        raise ValueError(f"need one image tensor per shard table: {len(tables)} tables, "
-                         f"{len(images)} tensors")
-    arrays, shard_ids, rows, frames = [], [], [], []
-    for s, (tpath, ipath) in enumerate(zip(tables, images, strict=True)):
-        table = read_parquet(tpath)
-        missing = [c for c in ("object_id", "split", "kept", "row", *targets)
-                   if c not in table.columns]
-        if missing:
-            raise ValueError(f"{tpath}: missing columns {missing}")
-        array = load_npy(ipath)
-        kept = table["kept"].to_numpy(dtype=bool)
-        if array.ndim != 4 or array.shape[0] != kept.sum():
-            raise ValueError(f"{ipath}: shape {array.shape} does not hold the {kept.sum()} "
-                             f"kept objects of {tpath}")
-        if arrays and array.shape[1:] != arrays[0].shape[1:]:
-            raise ValueError(f"{ipath}: image shape {array.shape[1:]} differs from "
-                             f"{arrays[0].shape[1:]} in the other shards")
-        sel = table[kept & (table["split"] == split).to_numpy()]
-        row = sel["row"].to_numpy(dtype=np.int64)
-        if np.any((row < 0) | (row >= array.shape[0])):
-            raise ValueError(f"{tpath}: kept rows index outside {ipath} (0..{array.shape[0]})")
-        arrays.append(array)
-        shard_ids.append(np.full(len(sel), s, dtype=np.int32))
-        rows.append(row)
-        frames.append(sel)
-    table = pd.concat(frames, ignore_index=True)
-    labels = table[list(targets)].to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(labels)):
-        raise ValueError(f"non-finite {list(targets)} among kept '{split}' objects of "
-                         f"{[str(t) for t in tables]}")
-    return ShardSplit(arrays, np.concatenate(shard_ids), np.concatenate(rows), labels,
-                      table, tuple(targets))
+
+    inputs: dict[str, Source]
+    labels: np.ndarray
+    table: pd.DataFrame
+    targets: tuple[str, ...]
+    sample_weight: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        bad = {k: len(s) for k, s in self.inputs.items() if len(s) != n}
+        if bad or len(self.table) != n:
+            raise ValueError(f"split inputs {bad} / table ({len(self.table)} rows) do not "
+                             f"match its {n} labels")
+        if self.sample_weight is not None and len(self.sample_weight) != n:
+            raise ValueError(f"{len(self.sample_weight)} sample weights for {n} objects")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Input name -> per-object shape."""
+        return {k: s.sample_shape for k, s in self.inputs.items()}
+
+    def subset(self, index: np.ndarray) -> Split:
+        """The objects ``index`` (memory-mapped arrays are not copied)."""
+        index = np.asarray(index, dtype=np.int64)
+        weight = None if self.sample_weight is None else self.sample_weight[index]
+        return Split({k: s.subset(index) for k, s in self.inputs.items()}, self.labels[index],
+                     self.table.iloc[index].reset_index(drop=True), self.targets, weight)
+
+    def gather(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """Every input of objects ``index``, keyed by input name."""
+        return {k: s.gather(index) for k, s in self.inputs.items()}
 
 
-def pixel_scale(split: ShardSplit, n_sample: int = 2048, quantile: float = 99.5,
+def input_scale(source: Source, n_sample: int = 2048, quantile: float = 99.5,
                 seed: int = 0) -> list[float]:
-    """Per-channel factor that maps the split's bright pixels onto ~255.
+    """Per-channel factor that maps an image input's bright pixels onto ~255.
 
-    The backbones expect 0-255 inputs; the preprocessed images are in survey units
-    (nanomaggies or normalised), so the model's first layer multiplies by this factor.
+    ImageNet-style backbones expect 0-255 inputs; the preprocessed images are in
+    survey units (nanomaggies or normalised), so the model's first layer multiplies
+    by this factor.
     """
     rng = np.random.default_rng(seed)
-    index = rng.choice(len(split), size=min(n_sample, len(split)), replace=False)
-    sample = split.gather(np.sort(index))
-    q = np.percentile(np.abs(sample), quantile, axis=(0, 1, 2))
+    index = rng.choice(len(source), size=min(n_sample, len(source)), replace=False)
+    sample = source.gather(np.sort(index))
+    q = np.percentile(np.abs(sample), quantile, axis=tuple(range(sample.ndim - 1)))
     q = np.where(q > 0, q, 1.0)
     return [float(v) for v in 255.0 / q]
 
@@ -163,9 +188,11 @@ def d4_transform(images: np.ndarray, op: int) -> np.ndarray:
     return x[:, :, ::-1] if op >= 4 else x
 
 
-def d4_augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Apply a random element of the dihedral group D4 (4 rotations x flip) per image."""
-    ops = rng.integers(0, 8, size=len(images))
+def d4_augment(images: np.ndarray, rng: np.random.Generator,
+               ops: np.ndarray | None = None) -> np.ndarray:
+    """Apply a random element of D4 (4 rotations x flip) per image (or the given ``ops``)."""
+    if ops is None:
+        ops = rng.integers(0, 8, size=len(images))
     out = np.empty_like(images)
     for op in range(8):
         sel = ops == op
@@ -174,25 +201,45 @@ def d4_augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-class BatchLoader:
-    """Callable: object indices -> (images, scaled labels), with optional D4 augmentation."""
+def is_image(shape: Sequence[int]) -> bool:
+    """Whether a per-object input shape is an image (h, w, c): D4 applies to it."""
+    return len(shape) == 3
 
-    def __init__(self, split: ShardSplit, scaled_labels: np.ndarray, augment: bool, seed: int):
+
+class BatchLoader:
+    """Callable: object indices -> (inputs, scaled labels[, weights]).
+
+    With ``augment``, every image input of an object gets the same random D4 element
+    (so that two images of one galaxy stay aligned); other inputs are untouched.
+    """
+
+    def __init__(self, split: Split, scaled_labels: np.ndarray, augment: bool, seed: int):
         self.split, self.labels = split, np.asarray(scaled_labels, dtype=np.float32)
         self.augment, self.seed = augment, seed
+        self.names = list(split.inputs)
+        self.weights = (None if split.sample_weight is None
+                        else np.asarray(split.sample_weight, dtype=np.float32))
 
-    def __call__(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, index: np.ndarray) -> tuple[np.ndarray, ...]:
         index = np.asarray(index, dtype=np.int64)
         x = self.split.gather(index)
         if self.augment:
             # Seeded by the batch content, so parallel workers stay reproducible.
             rng = np.random.default_rng([self.seed, len(index), int(index.sum()),
                                          int(index[0])])
-            x = d4_augment(x, rng)
-        return x, self.labels[index]
+            ops = rng.integers(0, 8, size=len(index))
+            x = {k: d4_augment(v, rng, ops) if v.ndim == 4 else v for k, v in x.items()}
+        out = (*(x[k] for k in self.names), self.labels[index])
+        return out if self.weights is None else (*out, self.weights[index])
+
+    def pack(self, arrays: Sequence) -> tuple:
+        """(inputs..., labels[, weights]) -> ``({name: input}, labels[, weights])``."""
+        n = len(self.names)
+        x = dict(zip(self.names, arrays[:n], strict=True))
+        return (x, *arrays[n:])
 
 
-class ShardBatches(keras.utils.PyDataset):
+class SplitBatches(keras.utils.PyDataset):
     """Backend-neutral batches (threads, not processes: the arrays are memory-mapped)."""
 
     def __init__(self, loader: BatchLoader, batch_size: int, shuffle: bool, seed: int,
@@ -206,8 +253,9 @@ class ShardBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_remainder else -(-self.n // self.batch_size)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.loader(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+    def __getitem__(self, i: int) -> tuple:
+        return self.loader.pack(
+            self.loader(self.order[i * self.batch_size:(i + 1) * self.batch_size]))
 
     def on_epoch_end(self) -> None:
         if self.shuffle:
@@ -219,54 +267,77 @@ def _tf_dataset(loader: BatchLoader, batch_size: int, shuffle: bool, seed: int,
     import tensorflow as tf  # only on the TensorFlow backend
 
     n = len(loader.split)
-    h, w, c = loader.split.image_shape
-    k = loader.labels.shape[1]
+    shapes = [(None, *loader.split.inputs[k].sample_shape) for k in loader.names]
+    shapes.append((None, loader.labels.shape[1]))
+    if loader.weights is not None:
+        shapes.append((None,))
     ds = tf.data.Dataset.range(n)
     if shuffle:  # a full-size buffer of indices = a global permutation across shards
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
     def load(index):
-        x, y = tf.numpy_function(loader, [index], (tf.float32, tf.float32), stateful=False)
-        x.set_shape((None, h, w, c))
-        y.set_shape((None, k))
-        return x, y
+        arrays = tf.numpy_function(loader, [index], [tf.float32] * len(shapes),
+                                   stateful=False)
+        for array, shape in zip(arrays, shapes, strict=True):
+            array.set_shape(shape)
+        return loader.pack(arrays)
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_dataset(split: ShardSplit, scaled_labels: np.ndarray, batch_size: int, *,
+def make_dataset(split: Split, scaled_labels: np.ndarray, batch_size: int, *,
                  shuffle: bool, augment: bool = False, seed: int = 0,
-                 backend: str | None = None):
-    """Batches of (images, scaled labels) for ``model.fit``.
+                 backend: str | None = None, weighted: bool = True):
+    """Batches of ``({input: array}, scaled labels[, sample weights])`` for ``model.fit``.
 
     Parameters
     ----------
-    split : ShardSplit
+    split : Split
     scaled_labels : numpy.ndarray
-        (n, n_targets) labels already min-max scaled.
+        (n, n_targets) labels already scaled.
     batch_size : int
     shuffle : bool
         Reshuffle globally every epoch (training); drops the last partial batch so
         batch normalisation never sees a tiny batch.
     augment : bool
-        Random D4 flips/rotations per image.
+        Random D4 flips/rotations of the image inputs.
     seed : int
     backend : str, optional
         Override ``keras.backend.backend()`` ("tensorflow" -> tf.data, else PyDataset).
+    weighted : bool
+        Yield the split's sample weights when it has them (False for validation
+        metrics that must not be weighted).
     """
     if len(split) == 0:
         raise ValueError("cannot build a dataset from an empty split")
+    if not weighted and split.sample_weight is not None:
+        split = Split(split.inputs, split.labels, split.table, split.targets)
     loader = BatchLoader(split, scaled_labels, augment, seed)
     drop = shuffle and len(split) > batch_size
     backend = backend or keras.backend.backend()
     if backend == "tensorflow":
         return _tf_dataset(loader, batch_size, shuffle, seed, drop)
-    return ShardBatches(loader, batch_size, shuffle, seed, drop)
+    return SplitBatches(loader, batch_size, shuffle, seed, drop)
 
 
-def iter_batches(split: ShardSplit, batch_size: int) -> Iterator[np.ndarray]:
-    """Images in split order, ``batch_size`` at a time (for prediction)."""
+def iter_batches(split: Split, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """Inputs in split order, ``batch_size`` objects at a time (prediction, batch norm)."""
     for start in range(0, len(split), batch_size):
         yield split.gather(np.arange(start, min(start + batch_size, len(split))))
+
+
+def check_columns(table: pd.DataFrame, columns: Sequence[str], where: str) -> None:
+    """A clear error naming ``where`` (a file or config key) for missing columns."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{where}: missing columns {missing}")
+
+
+def finite_labels(table: pd.DataFrame, targets: Sequence[str], where: str) -> np.ndarray:
+    """The (n, n_targets) labels of ``table``; non-finite labels are an error naming ``where``."""
+    labels = table[list(targets)].to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(labels)):
+        raise ValueError(f"non-finite {list(targets)} among kept objects of {where}")
+    return labels

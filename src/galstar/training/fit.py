@@ -1,18 +1,16 @@
-"""Compile and fit GalEffNet on the preprocessed shards; save model, scaler, history.
+"""Compile and fit a built model on named-input splits; save model, scaler, history.
 
-MAE loss on the min-max scaled labels, Adam, early stopping on the validation loss
-(best weights restored), optional ReduceLROnPlateau, fixed seeds, mixed precision
-when a GPU is present. Backend-neutral: only ``keras`` APIs are used here.
+Method-neutral: the caller builds the model (``galstar.models``) and the splits
+(``galstar.training.data``); this module chooses the loss by name, runs early stopping
+(best weights restored), optional ReduceLROnPlateau, precise batch norm and weight
+averaging, and writes the four outputs of a trained experiment atomically.
+Backend-neutral: only ``keras`` APIs are used here.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import platform
-import shutil
-import subprocess
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,106 +20,44 @@ import pandas as pd
 import yaml
 
 from galstar.io import atomic_path
-from galstar.training.data import ShardSplit, iter_batches, load_split, make_dataset, pixel_scale
-from galstar.training.experiments import task_targets
-from galstar.training.scaler import MinMaxScaler
+from galstar.training.callbacks import (
+    EpochTimer,
+    LogEpochs,
+    PreciseBatchNorm,
+    WeightAverage,
+    build_callbacks,
+    recalibrate_batchnorm,
+)
+from galstar.training.data import Split, iter_batches, make_dataset
+from galstar.training.device import (
+    describe_device,
+    precision_policy,
+    precision_scope,
+    seed_everything,
+)
+from galstar.training.losses import get_loss
+from galstar.training.scaler import fit_scaler
 
-__all__ = ["describe_device", "precision_policy", "build_callbacks", "fit_model",
-           "recalibrate_batchnorm", "PreciseBatchNorm", "WeightAverage", "train_experiment"]
+__all__ = ["fit_model", "train_model", "plain"]
 
 log = logging.getLogger(__name__)
 
 
-def describe_device() -> dict[str, Any]:
-    """Which accelerator Keras will use: backend, device kind and name."""
-    try:
-        devices = keras.distribution.list_devices()
-    except (NotImplementedError, RuntimeError, ValueError):  # backends without the API
-        devices = ["cpu:0"]
-    gpus = [d for d in devices if d.lower().startswith("gpu")]
-    name = platform.processor() or platform.machine()
-    if gpus and shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=20, check=True)
-            name = out.stdout.strip().splitlines()[0]
-        except (subprocess.SubprocessError, IndexError, OSError):
-            name = gpus[0]
-    return {"backend": keras.backend.backend(), "device": "gpu" if gpus else "cpu",
-            "n_devices": len(gpus) or 1, "name": name, "cpu_count": os.cpu_count()}
-
-
-def precision_policy(setting: str | bool, gpu: bool) -> str:
-    """Resolve config ``mixed_precision`` (auto | float16 | bfloat16 | off) to a policy."""
-    setting = str(setting).lower()
-    if setting in ("off", "false", "none", "float32"):
-        return "float32"
-    if setting == "auto":
-        return "mixed_float16" if gpu else "float32"
-    if setting in ("float16", "mixed_float16", "true"):
-        return "mixed_float16"
-    if setting in ("bfloat16", "bf16", "mixed_bfloat16"):
-        return "mixed_bfloat16"
-    raise ValueError(f"config training.mixed_precision: unknown setting '{setting}'")
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Record wall time per epoch and the learning rate, for the history table."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-        self.learning_rate: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-        lr = self.model.optimizer.learning_rate
-        self.learning_rate.append(float(keras.ops.convert_to_numpy(lr)))
-
-
-class LogEpochs(keras.callbacks.Callback):
-    """One log line per epoch (the job log, where Keras' progress bar does not go)."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        log.info("epoch %d: %s", epoch + 1,
-                 ", ".join(f"{k} {float(v):.5g}" for k, v in sorted(logs.items())))
-
-
-def build_callbacks(exp: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
-    """Early stopping (always) and ReduceLROnPlateau (when configured) from the experiment."""
-    es = {"min_delta": 0.005, "patience": 5, **(exp.get("early_stopping") or {})}
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=float(es["min_delta"]),
-                                      patience=int(es["patience"]), restore_best_weights=True)
-    ]
-    plateau = exp.get("reduce_lr")
-    if plateau:
-        plateau = {"factor": 0.5, "patience": 2, "min_lr": 1e-6,
-                   **(plateau if isinstance(plateau, Mapping) else {})}
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=float(plateau["factor"]),
-            patience=int(plateau["patience"]), min_lr=float(plateau["min_lr"])))
-    return callbacks
-
-
 def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rate: float,
+              loss: keras.losses.Loss | None = None,
               callbacks: Sequence[keras.callbacks.Callback] = (), n_train: int | None = None,
               verbose: int = 2) -> pd.DataFrame:
-    """Compile with MAE and Adam, fit, and return the per-epoch history.
+    """Compile with ``loss`` (default MAE) and Adam, fit, and return the per-epoch history.
 
     Returns
     -------
     pandas.DataFrame
         epoch, loss, val_loss, mae, val_mae (scaled units, without the L2 penalty),
         kept (the epoch whose weights the model holds), learning_rate, seconds and (if
-        ``n_train``) images_per_s.
+        ``n_train``) images_per_s (objects per second).
     """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss=keras.losses.MeanAbsoluteError(),
+                  loss=loss or keras.losses.MeanAbsoluteError(),
                   # the loss includes the L2 penalty; the MAE alone tracks the fit itself
                   metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
     timer = EpochTimer()
@@ -143,112 +79,10 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
     return frame
 
 
-def _batchnorm_layers(layer: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
-    """Every batch-normalisation layer of ``layer``, nested models included."""
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return [layer]
-    return [bn for sub in getattr(layer, "layers", []) for bn in _batchnorm_layers(sub)]
-
-
-def recalibrate_batchnorm(model: keras.Model, batches: Iterable[np.ndarray]) -> int:
-    """Replace the moving batch-norm statistics by their average over ``batches``.
-
-    The moving averages a from-scratch run ends with follow the last few dozen small
-    batches, so they are noisy; a channel that rarely fires gets a tiny moving
-    variance and, in inference mode, blows up on the rare images that excite it (on
-    the mock: a few low-mass galaxies predicted many dex outside the label range).
-    One forward pass over the training images with a cumulative momentum
-    (k / (k + 1) at batch k) gives the population statistics instead ("precise BN",
-    Wu & Johnson 2021). Weights are not touched; the head's dropout output is unused.
-
-    Returns
-    -------
-    int
-        Number of batches averaged (0 when the model has no batch normalisation).
-    """
-    layers = _batchnorm_layers(model)
-    if not layers:
-        return 0
-    saved = [layer.momentum for layer in layers]
-    k = 0
-    try:
-        for x in batches:
-            for layer in layers:
-                layer.momentum = k / (k + 1.0)
-            model(x, training=True)
-            k += 1
-    finally:
-        for layer, momentum in zip(layers, saved, strict=True):
-            layer.momentum = momentum
-    return k
-
-
-class PreciseBatchNorm(keras.callbacks.Callback):
-    """Recalibrate the batch-norm statistics before every validation pass.
-
-    Early stopping then compares weights by what they will predict with population
-    statistics, not by how lucky the last batches' moving averages were.
-
-    Parameters
-    ----------
-    batches : callable
-        No-argument function returning an iterable of training image batches.
-    """
-
-    def __init__(self, batches: Callable[[], Iterable[np.ndarray]]):
-        super().__init__()
-        self.batches = batches
-
-    def on_test_begin(self, logs=None):
-        recalibrate_batchnorm(self.model, self.batches())
-
-
-class WeightAverage(keras.callbacks.Callback):
-    """Running average of the weights from the best epoch onward (stochastic weight
-    averaging, Izmailov et al. 2018, over the epochs early stopping waits through).
-
-    Training from scratch on a few thousand images, the weights of single epochs
-    scatter around a flat region of the loss; their average usually generalises
-    better than any of them. The average restarts whenever early stopping records a
-    new best epoch, so it covers the best epoch and the ones after it. Batch-norm
-    statistics of averaged weights are meaningless: recompute them
-    (:func:`recalibrate_batchnorm`) before use.
-
-    Parameters
-    ----------
-    stopper : keras.callbacks.EarlyStopping
-        The run's early stopping; must come before this callback in the list.
-    """
-
-    def __init__(self, stopper: keras.callbacks.EarlyStopping):
-        super().__init__()
-        self.stopper = stopper
-        self.total: list[np.ndarray] | None = None
-        self.count = 0
-        self.first_epoch = 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        weights = self.model.get_weights()
-        if self.total is None or self.stopper.best_epoch == epoch:
-            self.total = [np.array(w, dtype=np.float64) for w in weights]
-            self.count, self.first_epoch = 1, epoch
-            return
-        for total, w in zip(self.total, weights, strict=True):
-            total += w
-        self.count += 1
-
-    def averaged(self) -> list[np.ndarray]:
-        """The averaged weights, in the model's dtypes (integer state: the latest)."""
-        if self.total is None:
-            raise RuntimeError("no epoch has ended: nothing to average")
-        current = self.model.get_weights()
-        return [(t / self.count).astype(w.dtype) if np.issubdtype(w.dtype, np.floating)
-                else w for t, w in zip(self.total, current, strict=True)]
-
-
-def train_experiment(
-    tables: Sequence[str | os.PathLike],
-    images: Sequence[str | os.PathLike],
+def train_model(
+    build_model: Callable[[Split], keras.Model],
+    train: Split,
+    val: Split,
     experiment: Mapping[str, Any],
     *,
     seed: int,
@@ -256,20 +90,28 @@ def train_experiment(
     scaler_path: str | os.PathLike,
     history_path: str | os.PathLike,
     config_path: str | os.PathLike,
+    run_info: Mapping[str, Any] | None = None,
     verbose: int = 2,
 ) -> dict[str, Any]:
     """Train one experiment end to end and write its four outputs atomically.
 
     Parameters
     ----------
-    tables, images : sequences of paths
-        Shard tables and the experiment's ``<bands>-<resolution>`` tensors.
+    build_model : callable
+        ``build_model(train) -> keras.Model`` (uncompiled); called under the run's
+        precision policy, after the seeds are set.
+    train, val : Split
+        Training and validation objects; ``train.sample_weight`` weights the loss.
     experiment : mapping
-        One entry of :func:`galstar.training.experiments.expand_experiments`.
+        The resolved experiment: epochs, batch_size, learning_rate, loss, huber_delta,
+        scaler, augment, early_stopping, reduce_lr, precise_bn, average_weights,
+        mixed_precision, deterministic.
     seed : int
         Master seed (config ``seed``); fixes weights init, shuffling and augmentation.
     model_path, scaler_path, history_path, config_path : paths
         ``model.keras``, ``scaler.json``, ``history.csv``, ``config.yaml``.
+    run_info : mapping, optional
+        Method facts recorded in ``config.yaml`` under ``run`` (e.g. an input scale).
 
     Returns
     -------
@@ -278,11 +120,9 @@ def train_experiment(
         sample sizes, best epoch and validation loss.
     """
     name = experiment.get("name", "<experiment>")
-    keras.utils.set_random_seed(seed)
-    targets = task_targets(experiment["task"])
-    train = load_split(tables, images, "train", targets)
-    val = load_split(tables, images, "val", targets)
-    _check_images(train, experiment, name, images)
+    seed_everything(seed, bool(experiment.get("deterministic", False)))
+    if len(train) == 0:
+        raise ValueError(f"experiment {name}: no kept training objects")
     if len(val) == 0:
         raise ValueError(f"experiment {name}: the validation split is empty")
 
@@ -293,24 +133,15 @@ def train_experiment(
              name, device["device"], device["name"], device["backend"], policy,
              len(train), len(val))
 
-    scaler = MinMaxScaler.fit(train.labels, targets)
+    scaler = fit_scaler(str(experiment.get("scaler", "minmax")), train.labels, train.targets)
     batch_size = int(experiment["batch_size"])
     train_ds = make_dataset(train, scaler.transform(train.labels), batch_size, shuffle=True,
                             augment=bool(experiment.get("augment", False)), seed=seed)
-    val_ds = make_dataset(val, scaler.transform(val.labels), batch_size, shuffle=False)
-    input_scale = pixel_scale(train, seed=seed)
+    val_ds = make_dataset(val, scaler.transform(val.labels), batch_size, shuffle=False,
+                          weighted=False)
 
-    previous = keras.config.dtype_policy().name
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        from galstar.models.galeffnet import build_galeffnet
-
-        model = build_galeffnet(
-            experiment["backbone"], input_shape=train.image_shape, n_outputs=len(targets),
-            weights=experiment["weights"], dropout=float(experiment["dropout"]),
-            dense_units=int(experiment.get("dense_units", 1024)),
-            l2=float(experiment.get("l2", 1e-3)), input_scale=input_scale,
-            bn_momentum=experiment.get("bn_momentum"))
+    with precision_scope(policy):
+        model = build_model(train)
         callbacks = build_callbacks(experiment)
         n_precise = int(experiment.get("precise_bn") or 0)
         if n_precise > 0:
@@ -323,21 +154,20 @@ def train_experiment(
             callbacks.insert(callbacks.index(stopper) + 1, averager)
         history = fit_model(model, train_ds, val_ds, epochs=int(experiment["epochs"]),
                             learning_rate=float(experiment["learning_rate"]),
-                            callbacks=callbacks, n_train=len(train), verbose=verbose)
+                            loss=get_loss(experiment), callbacks=callbacks,
+                            n_train=len(train), verbose=verbose)
         kept = {"weights": "best_epoch"}
         if n_precise > 0 or averager is not None:
             all_batches = _bn_batches(train, batch_size, len(train))
             if averager is not None:
                 kept = _choose_weights(model, averager, all_batches, val_ds)
             else:
-                # On the weights early stopping kept, from every training image (some
+                # On the weights early stopping kept, from every training object (some
                 # backends also restore the training-time statistics with the weights).
                 recalibrate_batchnorm(model, all_batches())
-            log.info("batch-norm statistics: average over all %d training images", len(train))
+            log.info("batch-norm statistics: average over all %d training objects", len(train))
         with atomic_path(model_path) as tmp:
             model.save(tmp)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
     scaler.to_json(scaler_path)
     with atomic_path(history_path) as tmp:
@@ -345,25 +175,25 @@ def train_experiment(
     best = int(np.flatnonzero(history["kept"])[0])
     summary = {
         "device": device, "precision": policy, "seed": int(seed),
-        "n_train": len(train), "n_val": len(val), "input_scale": input_scale,
+        "n_train": len(train), "n_val": len(val), **plain(dict(run_info or {})),
         "epochs_run": len(history), "best_epoch": int(history["epoch"][best]),
         "best_val_loss": float(history["val_loss"][best]),
         "train_images_per_s": float(np.median(history["images_per_s"])),
         **kept,
     }
     with atomic_path(config_path) as tmp:
-        tmp.write_text(yaml.safe_dump({"experiment": _plain(experiment), "run": summary},
+        tmp.write_text(yaml.safe_dump({"experiment": plain(experiment), "run": summary},
                                       sort_keys=False))
-    log.info("experiment %s: %d epochs, best val_loss %.4f at epoch %d, %.0f images/s",
+    log.info("experiment %s: %d epochs, best val_loss %.4f at epoch %d, %.0f objects/s",
              name, summary["epochs_run"], summary["best_val_loss"], summary["best_epoch"],
              summary["train_images_per_s"])
     return summary
 
 
 def _choose_weights(model: keras.Model, averager: WeightAverage,
-                    batches: Callable[[], Iterable[np.ndarray]], val_ds) -> dict[str, Any]:
+                    batches: Callable[[], Iterable[Any]], val_ds) -> dict[str, Any]:
     """Keep the best epoch's weights or the average, whichever has the lower validation
-    MAE (each with batch-norm statistics recomputed from the training images)."""
+    MAE (each with batch-norm statistics recomputed from the training objects)."""
     candidates = {"best_epoch": model.get_weights(), "averaged": averager.averaged()}
     val_mae = {}
     for name, weights in candidates.items():
@@ -380,37 +210,26 @@ def _choose_weights(model: keras.Model, averager: WeightAverage,
             "val_mae_averaged": val_mae["averaged"], "averaged_epochs": [first, first + n - 1]}
 
 
-def _bn_batches(train: ShardSplit, batch_size: int, n_images: int
-                ) -> Callable[[], Iterable[np.ndarray]]:
+def _bn_batches(train: Split, batch_size: int, n_objects: int) -> Callable[[], Iterable[Any]]:
     """Unaugmented training batches for :func:`recalibrate_batchnorm`.
 
     Batches have the training batch size, so each batch's variance is the one the
-    network was trained with; a fixed random subset of ``n_images`` (not the first
+    network was trained with; a fixed random subset of ``n_objects`` (not the first
     rows, which would all come from one shard).
     """
     index = np.arange(len(train))
-    if n_images < len(train):
-        index = np.sort(np.random.default_rng(0).choice(len(train), n_images, replace=False))
+    if n_objects < len(train):
+        index = np.sort(np.random.default_rng(0).choice(len(train), n_objects, replace=False))
     subset = train.subset(index)
     return lambda: iter_batches(subset, batch_size)
 
 
-def _check_images(train: ShardSplit, experiment: Mapping[str, Any], name: str,
-                  images: Sequence[str | os.PathLike]) -> None:
-    if len(train) == 0:
-        raise ValueError(f"experiment {name}: no kept training objects in the shards")
-    res = int(experiment["resolution"])
-    if train.image_shape[:2] != (res, res):
-        raise ValueError(f"config experiments.{name}.resolution is {res} but {images[0]} "
-                         f"holds {train.image_shape[0]}x{train.image_shape[1]} images")
-
-
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Config values as plain YAML-safe Python objects."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value

@@ -1,4 +1,4 @@
-"""Snakemake adapter: the per-experiment figures (paper Figs 7, 8, 9, 13, 14, 15)."""
+"""Snakemake adapter: GalEffNet's per-experiment figures (paper Figs 7, 8, 9, 13-15)."""
 
 import pandas as pd
 

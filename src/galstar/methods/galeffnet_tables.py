@@ -1,5 +1,6 @@
-"""Tables: Table 1 (rows = experiments/backbones, baselines below), Table 2-like metrics
-by galaxy size, redshift and DR9 TYPE, and the gain of images over the catalogue."""
+"""GalEffNet's tables: Table 1 (rows = experiments/backbones, baselines below), Table
+2-like metrics by galaxy size, redshift and DR9 TYPE, and the gain of the images over
+the catalogue, compared like for like (with or without the redshift)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galstar.evaluation.metrics import grouped_metrics
+from galstar.evaluation.metrics import SHORT, grouped_metrics
 
-__all__ = ["SHORT", "table1", "table2", "image_gain"]
+__all__ = ["table1", "table2", "uses_redshift", "image_gain", "like_for_like"]
 
-#: Short names used in wide tables and plots.
-SHORT = {"lgm_fib_p50": "logM", "specsfr_fib_p50": "logsSFR"}
-_TABLE1_METRICS = ("MAE", "sigma", "f_out", "bias_mean", "bias_median", "RMSE", "N")
+_TABLE1_METRICS = ("MAE", "sigma", "f_out", "bias", "bias_median", "RMSE", "R2", "N")
 
 
 def table1(metrics: Mapping[str, pd.DataFrame],
@@ -27,18 +26,21 @@ def table1(metrics: Mapping[str, pd.DataFrame],
     metrics : mapping
         Name -> per-target metrics (as written by ``metrics_table``), in row order.
     settings : mapping
-        Name -> experiment settings (backbone, weights, bands, resolution) or None for
-        baselines.
+        Name -> experiment settings (backbone, weights, bands, resolution, with_redshift)
+        or a baseline's settings (kind, features).
     """
     rows = []
     for name, frame in metrics.items():
-        exp = settings.get(name)
-        ablation = (exp or {}).get("ablation") or {}
+        exp = settings.get(name) or {}
+        network = "backbone" in exp
+        ablation = exp.get("ablation") or {}
         row: dict[str, Any] = {
-            "experiment": name, "kind": "network" if exp else "baseline",
-            "backbone": exp["backbone"] if exp else name.removeprefix("baseline-"),
-            "weights": exp["weights"] if exp else "",
-            "bands": exp["bands"] if exp else "", "resolution": exp["resolution"] if exp else 0,
+            "experiment": name, "kind": "network" if network else "baseline",
+            "backbone": exp["backbone"] if network else name.removeprefix("baseline-"),
+            "weights": exp["weights"] if network else "",
+            "bands": exp["bands"] if network else "",
+            "resolution": exp["resolution"] if network else 0,
+            "redshift": uses_redshift(exp),
             "ablation_of": ablation.get("base", ""),
         }
         for _, m in frame.iterrows():
@@ -47,6 +49,13 @@ def table1(metrics: Mapping[str, pd.DataFrame],
                 row[f"{short}_{key}"] = m[key]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def uses_redshift(settings: Mapping[str, Any] | None) -> bool:
+    """Whether a network (``with_redshift``) or a baseline (``z`` among its features)
+    sees the spectroscopic redshift."""
+    settings = settings or {}
+    return bool(settings.get("with_redshift")) or "z" in (settings.get("features") or ())
 
 
 def image_gain(table: pd.DataFrame, network: str, baselines: Sequence[str],
@@ -81,3 +90,13 @@ def table2(predictions: pd.DataFrame, targets: Sequence[str], *,
              grouped_metrics(predictions, targets, "z", redshift_bins, outlier_dex=outlier_dex),
              grouped_metrics(predictions, targets, "TYPE", None, outlier_dex=outlier_dex)]
     return pd.concat(parts, ignore_index=True)
+
+
+def like_for_like(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(network, baseline) pairs that see the same catalogue quantities: every network
+    against every baseline with the same ``redshift`` flag (the mean baseline sees
+    nothing and is paired with every network)."""
+    nets = table[table["kind"] == "network"]
+    bases = table[table["kind"] == "baseline"]
+    return [(n.experiment, b.experiment) for n in nets.itertuples() for b in bases.itertuples()
+            if b.redshift == n.redshift or b.backbone == "mean"]

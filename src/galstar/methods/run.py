@@ -1,0 +1,59 @@
+"""Train and predict any registered method's experiment (what the generic rules call).
+
+The method supplies its splits and its model builder; the stage packages do the rest
+(:func:`galstar.training.fit.train_model`, :func:`galstar.evaluation.predict.predict_model`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from galstar.methods import get_method
+
+__all__ = ["train_experiment", "predict_experiment", "run_baseline"]
+
+Files = Mapping[str, Sequence[str]]
+
+
+def train_experiment(method: str, files: Files, experiment: Mapping[str, Any], *, seed: int,
+                     outputs: Mapping[str, str | os.PathLike], verbose: int = 0
+                     ) -> dict[str, Any]:
+    """Train ``experiment`` of ``method`` and write ``outputs`` (model_path, scaler_path,
+    history_path, config_path)."""
+    from galstar.training.fit import train_model
+
+    module = get_method(method)
+    train = module.load_split(files, experiment, "train")
+    val = module.load_split(files, experiment, "val")
+    build, info = module.model_builder(experiment, train, seed)
+    return train_model(build, train, val, experiment, seed=seed, run_info=info,
+                       verbose=verbose, **outputs)
+
+
+def predict_experiment(method: str, files: Files, experiment: Mapping[str, Any], *,
+                       model_path: str | os.PathLike, scaler_path: str | os.PathLike,
+                       seed: int, **options) -> pd.DataFrame:
+    """Predictions of a trained experiment on the validation and test splits, in the
+    predictions contract (``options``: mc_passes, batch_size, clip, tta)."""
+    from galstar.evaluation.predict import predict_model
+
+    module = get_method(method)
+
+    def load(split, label_columns):
+        return module.load_split(files, experiment, split, label_columns)
+
+    return predict_model(model_path, scaler_path, load, seed=seed, **options)
+
+
+def run_baseline(method: str, tables: Sequence[str], baseline: Mapping[str, Any], *,
+                 label_columns: Sequence[str], seed: int) -> pd.DataFrame:
+    """Predictions of one catalogue baseline of ``method`` (on its kept objects)."""
+    from galstar.evaluation.baselines import tabular_baseline
+
+    table = get_method(method).baseline_table(tables, label_columns)
+    return tabular_baseline(table, label_columns, baseline, seed=seed,
+                            source=f"config {method}.baselines")

@@ -1,0 +1,65 @@
+"""The one owner of the results/ and resources/ path templates.
+
+Templates keep Snakemake wildcards (``{shard}``, ``{method}``, ``{experiment}``,
+``{name}``); :func:`fill` substitutes some of them and leaves the rest, so that rule
+files and scripts build every path from here instead of repeating literals.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["fill", "GALAXIES", "CATALOG", "CROSSMATCH", "CUTFLOW", "CATALOG_REJECTS",
+           "SEPARATION_FIG", "CATALOG_SHARD", "NEIGHBOURS", "PREPROCESS", "PREPROCESS_TABLE",
+           "PREPROCESS_TENSOR", "REJECT_COUNTS", "STEPS_FIG", "QUALITY", "QUALITY_SCORES",
+           "METHOD", "MODEL_DIR", "MODEL", "SCALER", "HISTORY", "MODEL_CONFIG",
+           "LEARNING_CURVE", "PREDICTIONS", "METRICS", "CALIBRATION", "METHOD_TABLE",
+           "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "raw"]
+
+_FIELD = re.compile(r"{(\w+)}")
+
+
+def fill(template: str, **values: object) -> str:
+    """Substitute the named wildcards of ``template``; others stay as ``{wildcard}``."""
+    return _FIELD.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
+
+
+def raw(archive: str) -> str:
+    """Downloaded (or mock-served) raw data of ``archive`` (inputs; never edited)."""
+    return f"resources/{archive}"
+
+
+# The shared galaxy sample: one cross-match, one set of shards and splits for every
+# galaxy method, so that methods are compared on the same objects.
+GALAXIES = "results/galaxies"
+CATALOG = f"{GALAXIES}/catalog"
+CROSSMATCH = f"{CATALOG}/crossmatch.parquet"
+CUTFLOW = f"{CATALOG}/cutflow.csv"
+CATALOG_REJECTS = f"{CATALOG}/rejects.parquet"
+SEPARATION_FIG = f"{CATALOG}/separation.png"
+CATALOG_SHARD = f"{CATALOG}/shards/{{shard}}.parquet"
+NEIGHBOURS = f"{CATALOG}/neighbours/{{shard}}.parquet"
+PREPROCESS = f"{GALAXIES}/preprocess"
+PREPROCESS_TABLE = f"{PREPROCESS}/{{shard}}.parquet"
+PREPROCESS_TENSOR = f"{PREPROCESS}/{{variant}}/{{shard}}.npy"
+REJECT_COUNTS = f"{PREPROCESS}/reject_counts.csv"
+STEPS_FIG = f"{PREPROCESS}/steps.png"
+QUALITY = f"{PREPROCESS}/quality.csv"
+QUALITY_SCORES = f"{PREPROCESS}/quality_scores.parquet"
+MOCK_OVERVIEW = "results/mock/overview.png"
+
+# Per method: models, predictions, metrics, figures.
+METHOD = "results/{method}"
+MODEL_DIR = f"{METHOD}/models/{{experiment}}"
+MODEL = f"{MODEL_DIR}/model.keras"
+SCALER = f"{MODEL_DIR}/scaler.json"
+HISTORY = f"{MODEL_DIR}/history.csv"
+MODEL_CONFIG = f"{MODEL_DIR}/config.yaml"
+LEARNING_CURVE = f"{MODEL_DIR}/learning_curve.png"
+# {name}: an experiment, or baseline-<kind>
+PREDICTIONS = f"{METHOD}/predictions/{{name}}.parquet"
+METRICS = f"{METHOD}/metrics/{{name}}.csv"
+CALIBRATION = f"{METHOD}/metrics/{{name}}/calibration.csv"
+METHOD_TABLE = f"{METHOD}/metrics/{{table}}.csv"
+FIGURE = f"{METHOD}/figures/{{name}}/{{figure}}.png"
+METHOD_FIGURE = f"{METHOD}/figures/{{figure}}.png"

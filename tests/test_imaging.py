@@ -10,7 +10,7 @@ import pytest
 from galstar.imaging.blend import BlendConfig
 from galstar.imaging.ellipse import Ellipse, ellipse_mask
 from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
-from galstar.imaging.rgb import rgb_to_grey, viewer_rgb
+from galstar.imaging.rgb import rgb_to_grey, to_band_order, viewer_rgb
 from galstar.imaging.size import centre_crop
 from galstar.imaging.threshold import isodata_threshold
 from galstar.imaging.variants import make_variant, resample, select_bands
@@ -169,7 +169,8 @@ def test_single_elliptical_gaussian_ellipse_recovered():
     assert result.image.shape == (64, 64, 3) and result.image.dtype == np.float32
     assert 0.0 <= result.image.min() and result.image.max() <= 1.0
     # the model input is the masked viewer RGB with channels g, r, z
-    expected = centre_crop(viewer_rgb(cube)[:, :, ::-1] * result.mask[:, :, None], 64)
+    expected = centre_crop(to_band_order(viewer_rgb(cube)) * result.mask[:, :, None], 64)
+    assert to_band_order(viewer_rgb(cube))[76, 76, 0] == viewer_rgb(cube)[76, 76, 2]  # g
     np.testing.assert_array_equal(result.image, expected)
     # everything outside the enlarged ellipse is zero, inside is not
     crop_mask = centre_crop(result.mask, 64)
@@ -302,10 +303,11 @@ def test_band_variants():
     g = select_bands(imgs, "g")
     np.testing.assert_array_equal(g[..., 1], imgs[..., 0])
     np.testing.assert_array_equal(g[..., 2], imgs[..., 0])
-    rz = select_bands(imgs, "rz")
-    np.testing.assert_array_equal(rz[..., 0], imgs[..., 1])
-    np.testing.assert_array_equal(rz[..., 1], imgs[..., 2])
-    np.testing.assert_allclose(rz[..., 2], 0.5 * (imgs[..., 1] + imgs[..., 2]), rtol=1e-6)
+    for bands, (i, j) in (("gr", (0, 1)), ("gz", (0, 2)), ("rz", (1, 2))):
+        two = select_bands(imgs, bands)  # the two bands in g, r, z order, their mean last
+        np.testing.assert_array_equal(two[..., 0], imgs[..., i])
+        np.testing.assert_array_equal(two[..., 1], imgs[..., j])
+        np.testing.assert_allclose(two[..., 2], 0.5 * (imgs[..., i] + imgs[..., j]), rtol=1e-6)
     np.testing.assert_array_equal(select_bands(imgs, "grz"), imgs)
     with pytest.raises(ValueError):
         select_bands(imgs, "gi")

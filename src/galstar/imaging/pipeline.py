@@ -52,7 +52,7 @@ from galstar.imaging.neighbour_model import (
     neighbours_from_table,
     render_neighbours,
 )
-from galstar.imaging.rgb import rgb_to_grey, viewer_rgb
+from galstar.imaging.rgb import rgb_to_grey, to_band_order, viewer_rgb
 from galstar.imaging.size import centre_crop, enclosing_radius_px
 from galstar.imaging.threshold import isodata_threshold
 
@@ -60,6 +60,7 @@ __all__ = [
     "REJECT_REASONS",
     "PreprocessConfig",
     "PreprocessResult",
+    "detection_image",
     "preprocess_cutout",
 ]
 
@@ -69,6 +70,13 @@ REJECT_REASONS: tuple[str, ...] = (
     "bad_pixels", "no_center_source", "blended_photutils", "blended_connectivity",
     "blended_asymmetry", "blended_catalog", "too_large",
 )
+
+
+def _check_keys(values: Mapping[str, Any], cls: type, section: str) -> None:
+    """Raise ValueError naming the keys of ``values`` that are no field of ``cls``."""
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {section} keys: {unknown}")
 
 
 @dataclass(frozen=True)
@@ -131,16 +139,10 @@ class PreprocessConfig:
         """
         values = dict(mapping or {})
         values.update(overrides)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown galaxies.preprocess keys: {unknown}")
+        _check_keys(values, cls, "galaxies.preprocess")
         blend = values.pop("blend", None)
         if isinstance(blend, Mapping):
-            blend_known = {f.name for f in fields(BlendConfig)}
-            bad = sorted(set(blend) - blend_known)
-            if bad:
-                raise ValueError(f"unknown galaxies.preprocess.blend keys: {bad}")
+            _check_keys(blend, BlendConfig, "galaxies.preprocess.blend")
             values["blend"] = BlendConfig(**blend)
         elif blend is not None:
             values["blend"] = blend
@@ -223,6 +225,22 @@ def smooth(image: np.ndarray, fwhm_px: float) -> np.ndarray:
                             borderType=cv2.BORDER_REFLECT)
 
 
+def detection_image(cube: np.ndarray, config: PreprocessConfig
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The viewer RGB of a grz cube with the config's stretch, and its smoothed greyscale.
+
+    The greyscale is what the target is thresholded and found on; the RGB, in band
+    order (:func:`galstar.imaging.rgb.to_band_order`), is what the model sees.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        (H, W, 3) float32 viewer RGB (red = z) and (H, W) float32 greyscale.
+    """
+    rgb = viewer_rgb(cube, scales=config.rgb_scales, q=config.rgb_q, offset=config.rgb_offset)
+    return rgb, smooth(rgb_to_grey(rgb), config.smooth_fwhm_px)
+
+
 def _bad_pixel_problem(cube: Any) -> str | None:
     """Why ``cube`` cannot be processed, or None."""
     arr = np.asarray(cube)
@@ -273,13 +291,10 @@ def catalog_contamination(
         return 0.0
     model = model.astype(np.float64)
     box = flux[rows, cols].astype(np.float64) - background.level
-    sigma = blend.kernel_fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-    sm = cv2.GaussianBlur(box, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                          borderType=cv2.BORDER_REFLECT)
+    sm = smooth(box, blend.kernel_fwhm_px)
     # the footprint compares like with like: the model smoothed as the image is (an
     # unsmoothed star would leave a ring of smoothed starlight around its core)
-    model_sm = cv2.GaussianBlur(model, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                                borderType=cv2.BORDER_REFLECT)
+    model_sm = smooth(model, blend.kernel_fwhm_px)
     residual = sm - model_sm
     # the target's centre: brightest residual pixel near the cutout centre (the cutout
     # is requested at the target's catalogue position)
@@ -405,8 +420,7 @@ def preprocess_cutout(
     n = cube.shape[1]
     centre = ((n - 1) / 2.0, (n - 1) / 2.0)
 
-    rgb = viewer_rgb(cube, scales=config.rgb_scales, q=config.rgb_q, offset=config.rgb_offset)
-    grey = smooth(rgb_to_grey(rgb), config.smooth_fwhm_px)
+    rgb, grey = detection_image(cube, config)
     threshold = isodata_threshold(
         grey, tol=config.threshold_tol, max_iter=config.threshold_max_iter
     ).threshold
@@ -486,7 +500,7 @@ def preprocess_cutout(
 
     image = None
     if reason is None:
-        masked = rgb[:, :, ::-1] * mask[:, :, None]  # viewer (R, G, B) = (z, r, g)
+        masked = to_band_order(rgb) * mask[:, :, None]
         image = np.ascontiguousarray(centre_crop(masked, config.crop), dtype=np.float32)
     if steps is not None:
         steps["mask"] = mask

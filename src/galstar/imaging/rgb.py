@@ -3,7 +3,9 @@
 The DR9 viewer maps z, r, g to red, green, blue with per-band scales and a shared
 arcsinh stretch of the mean intensity (Lupton-style: the stretch acts on the
 intensity, so colours are preserved while the dynamic range is compressed).
-Everything here works on nanomaggies and returns unitless values in [0, 1].
+Everything here works on nanomaggies and returns unitless values in [0, 1]. This is the
+package's one colour stretch: the model inputs are this RGB in band order
+(:func:`to_band_order`), and anything that shows or imitates them should call it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["VIEWER_SCALES", "GREY_WEIGHTS", "viewer_rgb", "rgb_to_grey"]
+__all__ = ["VIEWER_SCALES", "GREY_WEIGHTS", "viewer_rgb", "to_band_order", "rgb_to_grey"]
 
 #: Viewer scale per band (multiplies nanomaggies) and its RGB plane (0 = red).
 VIEWER_SCALES: dict[str, tuple[int, float]] = {"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)}
@@ -76,6 +78,15 @@ def viewer_rgb(
         rgb[:, :, plane] = scaled[i] * gain
     np.clip(rgb, 0.0, 1.0, out=rgb)
     return rgb
+
+
+def to_band_order(rgb: np.ndarray) -> np.ndarray:
+    """Viewer planes (red, green, blue) = (z, r, g) reordered to channels g, r, z.
+
+    The model inputs and the band variants (:mod:`galstar.imaging.variants`) use band
+    order. Works on (..., 3) arrays and returns a view.
+    """
+    return rgb[..., ::-1]
 
 
 def rgb_to_grey(rgb: np.ndarray, weights: Sequence[float] = GREY_WEIGHTS) -> np.ndarray:

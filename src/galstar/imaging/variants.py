@@ -1,8 +1,11 @@
 """Band and resolution variants of the grz-64 model inputs (the paper's ablations).
 
 Input tensors are (n, H, W, 3) float32 with channels g, r, z. A single band is
-copied into three channels; two bands fill two channels and their mean the third
-(as in the paper); resolutions are reached by bilinear resampling of the crop.
+copied into three channels; two bands fill the first two channels, in g, r, z order,
+and their mean the third (as in the paper); resolutions are reached by bilinear
+resampling of the crop. These are the package's one definition of the variants: the
+training tensors come from :func:`make_variant`, and tests or benchmarks that build
+variant tensors should call it rather than re-derive the channel layout.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Training: experiments from config, label scaler, shard input pipeline, a tiny fit."""
+"""Training: experiments from config, label scalers, the shard input pipeline, a tiny fit,
+determinism."""
 
 from __future__ import annotations
 
@@ -9,25 +10,40 @@ import pandas as pd
 import pytest
 import yaml
 
-from galstar.training.experiments import expand_experiments
-from galstar.training.scaler import MinMaxScaler
-from galstar.training.synthetic import write_synthetic_shards
+from synthetic import write_synthetic_shards
+
+from galstar.methods import galeffnet
+from galstar.training.scaler import fit_scaler, load_scaler
 
 TARGETS = ("lgm_fib_p50", "specsfr_fib_p50")
 BASE = {"task": "mass_ssfr", "backbone": "efficientnet_b0", "weights": "none", "bands": "grz",
         "resolution": 64, "epochs": 3, "batch_size": 8, "learning_rate": 1e-3, "dropout": 0.29}
 
 
+def expand_experiments(config):
+    """GalEffNet's experiments of a config written with the experiments at top level."""
+    return galeffnet.experiments({
+        "training": config.get("training") or {},
+        "galeffnet": {"experiments": config.get("experiments") or {},
+                      "ablations": config.get("ablations") or {}}})
+
+
+def load_split(tables, images, split, targets):
+    from galstar.training.shards import load_shard_split
+
+    return load_shard_split(tables, {"image": images}, split, targets, ndim={"image": 4})
+
+
 # --- scaler ---------------------------------------------------------------------------
 
 def test_scaler_round_trips_through_json(tmp_path):
     labels = np.array([[8.0, -12.0], [10.0, -9.0], [11.5, -10.0]])
-    scaler = MinMaxScaler.fit(labels, TARGETS)
+    scaler = fit_scaler("minmax", labels, TARGETS)
     scaled = scaler.transform(labels)
     np.testing.assert_allclose(scaled[:, 0], [0.0, 2 / 3.5, 1.0], atol=1e-6)
     np.testing.assert_allclose(scaled[:, 1], [0.0, 1.0, 2 / 3], atol=1e-6)
     scaler.to_json(tmp_path / "scaler.json")
-    again = MinMaxScaler.from_json(tmp_path / "scaler.json")
+    again = load_scaler(tmp_path / "scaler.json")
     assert again == scaler
     np.testing.assert_allclose(again.inverse_transform(scaled), labels, atol=1e-5)
     np.testing.assert_allclose(again.inverse_scale([[0.1, 0.1]]), [[0.35, 0.3]])
@@ -36,11 +52,11 @@ def test_scaler_round_trips_through_json(tmp_path):
 
 def test_scaler_rejects_constant_labels_and_bad_files(tmp_path):
     with pytest.raises(ValueError, match="constant"):
-        MinMaxScaler.fit(np.array([[1.0, 2.0], [1.0, 3.0]]), TARGETS)
+        fit_scaler("minmax", np.array([[1.0, 2.0], [1.0, 3.0]]), TARGETS)
     bad = tmp_path / "scaler.json"
     bad.write_text('{"kind": "zscore"}')
     with pytest.raises(ValueError, match=str(bad)):
-        MinMaxScaler.from_json(bad)
+        load_scaler(bad)
 
 
 # --- experiments from config ----------------------------------------------------------
@@ -82,30 +98,16 @@ def test_expand_experiments_rejects_missing_keys_and_unknown_base():
                                                                        "bands": ["g"]}})
 
 
-def test_workflow_helpers_follow_the_experiments():
-    import re
-    from types import SimpleNamespace
-
-    from galstar.training.workflow import (
-        evaluation_targets_function,
-        experiment_images,
-        experiment_setting,
-        name_regex,
-    )
-
+def test_method_inputs_follow_the_experiments():
     exps = expand_experiments({"experiments": {"a.1": {**BASE, "threads": 3}},
                                "ablations": {"base": "a.1", "bands": ["gr"]}})
-    regex = name_regex(exps)
-    assert re.fullmatch(regex, "a.1-bands-gr") and not re.fullmatch(regex, "a11")
-    assert not re.fullmatch(name_regex([]), "")
-    wc = SimpleNamespace(experiment="a.1-bands-gr")
-    assert experiment_images(exps, ["shard-000", "shard-001"])(wc) == [
-        "results/preprocess/gr-64/shard-000.npy", "results/preprocess/gr-64/shard-001.npy"]
-    assert experiment_setting(exps, "threads")(wc) == 3
-    targets = evaluation_targets_function(exps, ["pred_vs_ref"])()
-    assert "results/figures/a.1-bands-gr/pred_vs_ref.png" in targets
-    assert "results/figures/ablation_bands.png" in targets
-    assert "results/figures/ablation_resolution.png" not in targets
+    exp = exps["a.1-bands-gr"]
+    files = galeffnet.inputs(exp, ["shard-000", "shard-001"])
+    assert files["image"] == ["results/galaxies/preprocess/gr-64/shard-000.npy",
+                              "results/galaxies/preprocess/gr-64/shard-001.npy"]
+    assert files["tables"] == ["results/galaxies/preprocess/shard-000.parquet",
+                               "results/galaxies/preprocess/shard-001.parquet"]
+    assert exp["threads"] == 3 and exp["method"] == "galeffnet"
 
 
 # --- input pipeline -------------------------------------------------------------------
@@ -117,25 +119,22 @@ def shards(tmp_path_factory):
 
 
 def test_load_split_matches_tables_and_gathers_the_right_rows(shards):
-    from galstar.training.data import load_split
-
     tables = shards["tables"]
     images = shards["images"]["grz-32"]
     train = load_split(tables, images, "train", TARGETS)
     frames = [pd.read_parquet(t) for t in tables]
     expected = sum(int(((f["split"] == "train") & f["kept"]).sum()) for f in frames)
-    assert len(train) == expected and train.image_shape == (32, 32, 3)
+    assert len(train) == expected and train.input_shapes["image"] == (32, 32, 3)
     pick = np.array([len(train) - 1, 0, 5])
-    got = train.gather(pick)
+    got = train.gather(pick)["image"]
+    source = train.inputs["image"]
     for i, obj in enumerate(pick):
-        direct = np.load(images[train.shard[obj]])[train.row[obj]]
+        direct = np.load(images[source.shard[obj]])[source.row[obj]]
         np.testing.assert_array_equal(got[i], direct)
     np.testing.assert_allclose(train.labels, train.table[list(TARGETS)].to_numpy())
 
 
 def test_load_split_names_the_file_when_tensor_and_table_disagree(shards, tmp_path):
-    from galstar.training.data import load_split
-
     short = tmp_path / "short.npy"
     np.save(short, np.zeros((1, 32, 32, 3), np.float32))
     with pytest.raises(ValueError, match="short.npy"):
@@ -144,7 +143,7 @@ def test_load_split_names_the_file_when_tensor_and_table_disagree(shards, tmp_pa
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_dataset_shuffles_across_shards_and_covers_each_object_once(shards, backend):
-    from galstar.training.data import load_split, make_dataset
+    from galstar.training.data import make_dataset
 
     train = load_split(shards["tables"], shards["images"]["grz-32"], "train", TARGETS)
     ids = np.arange(len(train), dtype=np.float32)[:, None].repeat(2, axis=1)
@@ -158,8 +157,9 @@ def test_dataset_shuffles_across_shards_and_covers_each_object_once(shards, back
             batches = [ds[i] for i in range(len(ds))]
             ds.on_epoch_end()
         for x, y in batches:
+            x = x["image"]
             assert x.shape[1:] == (32, 32, 3) and len(x) == 8
-            np.testing.assert_array_equal(x, train.gather(y[:, 0].astype(int)))
+            np.testing.assert_array_equal(x, train.gather(y[:, 0].astype(int))["image"])
             seen.extend(y[:, 0].astype(int))
         epochs.append(np.array(seen))
     n_full = len(train) // 8 * 8  # the last partial batch is dropped in training
@@ -167,7 +167,7 @@ def test_dataset_shuffles_across_shards_and_covers_each_object_once(shards, back
         assert len(seen) == n_full and len(set(seen)) == n_full
     assert not np.array_equal(epochs[0], epochs[1])  # reshuffled every epoch
     first = epochs[0][:8]
-    assert len(set(train.shard[first])) > 1  # a batch mixes shards
+    assert len(set(train.inputs["image"].shard[first])) > 1  # a batch mixes shards
 
 
 def test_d4_augmentation_is_a_symmetry_of_each_image():
@@ -208,9 +208,9 @@ def test_d4_transform_gives_the_eight_distinct_group_elements():
 def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_path):
     import keras
 
-    from galstar.training.fit import train_experiment
+    from galstar.methods.run import train_experiment
 
-    exp = {**BASE, "name": "tiny", "resolution": 32, "epochs": 4, "batch_size": 16,
+    exp = {**BASE, "name": "tiny", "method": "galeffnet", "resolution": 32, "epochs": 4, "batch_size": 16,
            "dense_units": 32, "dropout": 0.2, "augment": True, "reduce_lr": False,
            "precise_bn": 64, "average_weights": True,
            "early_stopping": {"min_delta": 0.0, "patience": 5}}
@@ -218,8 +218,8 @@ def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_p
                                         ("scaler_path", "scaler.json"),
                                         ("history_path", "history.csv"),
                                         ("config_path", "config.yaml")]}
-    summary = train_experiment(shards["tables"], shards["images"]["grz-32"], exp, seed=7,
-                               verbose=0, **out)
+    files = {"tables": shards["tables"], "image": shards["images"]["grz-32"]}
+    summary = train_experiment("galeffnet", files, exp, seed=7, outputs=out)
     history = pd.read_csv(out["history_path"])
     assert list(history["epoch"]) == [1, 2, 3, 4]
     assert {"mae", "val_mae", "learning_rate", "kept"} <= set(history.columns)
@@ -240,18 +240,17 @@ def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_p
     assert run["averaged_epochs"][0] == run["best_epoch"] and run["averaged_epochs"][1] == 4
     model = keras.saving.load_model(out["model_path"], compile=False)
     assert model.output_shape == (None, 2)
-    assert MinMaxScaler.from_json(out["scaler_path"]).targets == TARGETS
+    assert load_scaler(out["scaler_path"]).targets == TARGETS
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
     with pytest.raises(ValueError, match="resolution is 64"):
-        train_experiment(shards["tables"], shards["images"]["grz-32"],
-                         {**exp, "resolution": 64}, seed=7, verbose=0, **out)
+        train_experiment("galeffnet", files, {**exp, "resolution": 64}, seed=7, outputs=out)
 
 
 def test_recalibrate_batchnorm_averages_batch_statistics_over_the_batches():
     import keras
 
-    from galstar.training.fit import recalibrate_batchnorm
+    from galstar.training.callbacks import recalibrate_batchnorm
 
     inputs = keras.Input((3,))
     bn = keras.layers.BatchNormalization(momentum=0.9)
@@ -275,7 +274,7 @@ def test_recalibrate_batchnorm_averages_batch_statistics_over_the_batches():
 def test_weight_average_covers_the_best_epoch_and_those_after_it():
     import keras
 
-    from galstar.training.fit import WeightAverage
+    from galstar.training.callbacks import WeightAverage
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(1)
@@ -306,7 +305,7 @@ def test_weight_average_covers_the_best_epoch_and_those_after_it():
 
 
 def test_precision_policy():
-    from galstar.training.fit import precision_policy
+    from galstar.training.device import precision_policy
 
     assert precision_policy("auto", gpu=True) == "mixed_float16"
     assert precision_policy("auto", gpu=False) == "float32"
@@ -314,3 +313,91 @@ def test_precision_policy():
     assert precision_policy(False, gpu=True) == "float32"
     with pytest.raises(ValueError, match="mixed_precision"):
         precision_policy("fp8", gpu=True)
+
+
+# --- method-neutral pieces ------------------------------------------------------------
+
+def test_standard_and_robust_scalers_round_trip_and_remember_the_range(tmp_path):
+    labels = np.array([[0.0], [1.0], [2.0], [3.0], [10.0]])
+    std = fit_scaler("standard", labels, ("y",))
+    np.testing.assert_allclose(std.transform(labels).mean(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(std.transform(labels).std(), 1.0, atol=1e-6)
+    robust = fit_scaler("robust", labels, ("y",))
+    assert robust.centre == (2.0,) and robust.scale == (2.0,)  # median, IQR = 3 - 1
+    for scaler in (std, robust):
+        scaler.to_json(tmp_path / "s.json")
+        again = load_scaler(tmp_path / "s.json")
+        assert again == scaler
+        np.testing.assert_allclose(again.inverse_transform(again.transform(labels)), labels,
+                                   atol=1e-5)
+        # clipping limits predictions to the training range [0, 10]
+        far = again.transform(np.array([[-5.0], [50.0]]))
+        np.testing.assert_allclose(again.inverse_transform(far, clip=True), [[0.0], [10.0]])
+        assert again.outside(far).all()
+    with pytest.raises(ValueError, match="training.scaler"):
+        fit_scaler("zscore", labels, ("y",))
+
+
+def test_losses_by_name():
+    import keras
+
+    from galstar.training.losses import get_loss
+
+    y, p = np.array([[0.0], [0.0]]), np.array([[0.5], [3.0]])
+    assert float(get_loss({"loss": "mae"})(y, p)) == pytest.approx(1.75)
+    assert float(get_loss({"loss": "mse"})(y, p)) == pytest.approx((0.25 + 9) / 2)
+    huber = get_loss({"loss": "huber", "huber_delta": 1.0})
+    assert isinstance(huber, keras.losses.Huber)
+    assert float(huber(y, p)) == pytest.approx((0.5 * 0.25 + (3.0 - 0.5)) / 2)
+    with pytest.raises(ValueError, match="unknown loss"):
+        get_loss({"loss": "hinge", "name": "x"})
+
+
+def _tiny_fit(seed, weighted=False):
+    import keras
+
+    from galstar.training.data import ArraySource, Split
+    from galstar.training.fit import train_model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 6, 1)).astype("float32")
+    y = (x[:, :, 0] @ rng.normal(size=6))[:, None]
+    table = pd.DataFrame({"object_id": np.arange(96), "split": "train"})
+    weight = rng.uniform(0.5, 2.0, 96) if weighted else None
+    train = Split({"features": ArraySource(x[:64])}, y[:64], table[:64], ("y",),
+                  None if weight is None else weight[:64])
+    val = Split({"features": ArraySource(x[64:])}, y[64:], table[64:].reset_index(drop=True),
+                ("y",))
+
+    def build(split):
+        inputs = keras.Input((6, 1), name="features")
+        h = keras.layers.Conv1D(4, 3, padding="same", activation="relu")(inputs)
+        h = keras.layers.Dropout(0.2)(keras.layers.Flatten()(h))
+        return keras.Model(inputs, keras.layers.Dense(1)(h))
+
+    exp = {"name": "tiny", "epochs": 3, "batch_size": 16, "learning_rate": 1e-2,
+           "loss": "huber", "scaler": "standard", "deterministic": True,
+           "early_stopping": {"min_delta": 0.0, "patience": 5}}
+    return build, train, val, exp, train_model
+
+
+def test_same_seed_gives_identical_weights(tmp_path):
+    import keras
+
+    runs = []
+    for i in range(2):
+        build, train, val, exp, train_model = _tiny_fit(seed=5, weighted=True)
+        out = {k: tmp_path / f"{i}-{n}" for k, n in [
+            ("model_path", "model.keras"), ("scaler_path", "scaler.json"),
+            ("history_path", "history.csv"), ("config_path", "config.yaml")]}
+        train_model(build, train, val, exp, seed=5, verbose=0, **out)
+        runs.append(keras.saving.load_model(out["model_path"], compile=False).get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*runs, strict=True))
+    # another seed gives other weights: the test can fail
+    build, train, val, exp, train_model = _tiny_fit(seed=6, weighted=True)
+    out = {k: tmp_path / f"x-{n}" for k, n in [
+        ("model_path", "model.keras"), ("scaler_path", "scaler.json"),
+        ("history_path", "history.csv"), ("config_path", "config.yaml")]}
+    train_model(build, train, val, exp, seed=6, verbose=0, **out)
+    other = keras.saving.load_model(out["model_path"], compile=False).get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(runs[0], other, strict=True))

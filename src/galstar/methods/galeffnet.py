@@ -71,6 +71,10 @@ def _check(name: str, exp: Mapping[str, Any]) -> None:
     if not _BANDS.match(str(exp["bands"])):
         raise ValueError(f"{where}.bands: '{exp['bands']}' must be a subset of g, r, z "
                          "written in that order (g, r, z, gr, gz, rz, grz)")
+    # after the merge: the schema sees each section alone, not the merged experiment
+    for key in ("resolution", "epochs", "batch_size"):
+        if not isinstance(exp[key], int) or exp[key] < 1:
+            raise ValueError(f"{where}.{key}: expected a positive integer, got {exp[key]!r}")
 
 
 def experiments(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

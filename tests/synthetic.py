@@ -13,27 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from galstar.imaging.variants import make_variant
 from galstar.io import save_npy, write_parquet
 
-__all__ = ["write_synthetic_shards", "band_variant"]
-
-
-def band_variant(grz: np.ndarray, bands: str) -> np.ndarray:
-    """Three-channel image of a band subset (paper: one band copied three times; two
-    bands plus their mean in the middle channel)."""
-    idx = ["grz".index(b) for b in bands]
-    chans = [grz[..., i] for i in idx]
-    if len(chans) == 1:
-        chans = chans * 3
-    elif len(chans) == 2:
-        chans = [chans[0], 0.5 * (chans[0] + chans[1]), chans[1]]
-    return np.stack(chans, axis=-1).astype(np.float32)
-
-
-def _downsample(images: np.ndarray, res: int) -> np.ndarray:
-    f = images.shape[1] // res
-    n, h, w, c = images.shape
-    return images.reshape(n, res, f, res, f, c).mean(axis=(2, 4)).astype(np.float32)
+__all__ = ["write_synthetic_shards"]
 
 
 def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shards: int = 2,
@@ -101,9 +84,7 @@ def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shar
         write_parquet(table, path)
         out["tables"].append(str(path))
         for bands, res in wanted:
-            img = band_variant(grz[sel[k]], bands)
-            if res != resolution:
-                img = _downsample(img, res)
+            img = make_variant(grz[sel[k]], bands, res)  # the pipeline's own variants
             ipath = root / f"{bands}-{res}" / f"shard-{s:03d}.npy"
             save_npy(img, ipath)
             out["images"].setdefault(f"{bands}-{res}", []).append(str(ipath))

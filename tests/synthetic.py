@@ -77,6 +77,7 @@ def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shar
             "split": split[sel], "lgm_fib_p50": mass[sel], "specsfr_fib_p50": ssfr[sel],
             "z": z[sel], "TYPE": types[sel], "SHAPE_R": radius[sel] / 1.5,
             "FLUX_G": fluxes[sel, 0], "FLUX_R": fluxes[sel, 1], "FLUX_Z": fluxes[sel, 2],
+            **{f"MW_TRANSMISSION_{b}": np.ones(len(sel)) for b in "GRZ"},
             "radius_arcsec": radius[sel], "kept": k, "row": row,
             "reject_reason": np.where(k, "", "synthetic"),
         })

@@ -21,23 +21,31 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 
 setup: $(VENV)/.installed
 
+# make demo METHODS="sigma_sfr" builds a subset (with what it needs); default: all.
+comma := ,
+empty :=
+space := $(empty) $(empty)
+METHODS_CONFIG = $(if $(METHODS),--config 'methods=[$(subst $(space),$(comma),$(strip $(METHODS)))]')
+
 demo: setup
-	$(SNAKEMAKE)
-	$(BIN)/snakemake --cores 1 --report results/report.html
+	$(SNAKEMAKE) $(METHODS_CONFIG)
+	$(BIN)/snakemake --cores 1 $(METHODS_CONFIG) --report results/report.html
 	@echo
 	@echo "Done. Results are under results/:"
-	@echo "  results/catalog/      cross-matched table, cut-flow, separation histogram"
-	@echo "  results/preprocess/   preprocessed shards, reject counts, quality vs truth"
-	@echo "  results/models/       trained models; results/metrics/ metrics tables"
+	@echo "  results/galaxies/     cross-matched sample, cut-flow, preprocessed shards, quality"
+	@echo "  results/<method>/     models, predictions, metrics and figures of each method"
+	@echo "  results/calibration.csv  interval coverage of every model"
 	@echo "  results/report.html   the HTML report"
 
 test: setup
 	bash tests/slurm/install.sh
 	$(BIN)/python -m pytest -q --timeout=1800
+	$(BIN)/lint-imports
 	$(BIN)/snakemake --lint
 
 lint: setup
 	$(BIN)/ruff check src tests workflow/scripts bench
+	$(BIN)/lint-imports
 	$(BIN)/snakemake --lint
 
 bench: setup

@@ -41,10 +41,10 @@ from galstar.imaging.ellipse import (  # noqa: E402
 from galstar.imaging.pipeline import (  # noqa: E402
     PreprocessConfig,
     catalog_contamination,
+    detection_image,
     preprocess_cutout,
-    smooth,
 )
-from galstar.imaging.rgb import rgb_to_grey, viewer_rgb  # noqa: E402
+from galstar.imaging.rgb import to_band_order  # noqa: E402
 from galstar.imaging.size import centre_crop, enclosing_radius_px  # noqa: E402
 from galstar.imaging.threshold import isodata_threshold  # noqa: E402
 from galstar.io import atomic_path, read_parquet  # noqa: E402
@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
     centre = ((cubes[0].shape[1] - 1) / 2.0,) * 2
 
     # Intermediate products, so that each sub-step is timed on its own real inputs.
-    rgbs = [viewer_rgb(c) for c in cubes]
-    greys = [smooth(rgb_to_grey(r), config.smooth_fwhm_px) for r in rgbs]
+    # the viewer RGB (config's stretch) and the smoothed greyscale it is thresholded on
+    rgbs, greys = (list(x) for x in zip(*(detection_image(c, config) for c in cubes),
+                                        strict=True))
     thresholds = [isodata_threshold(g).threshold for g in greys]
     binaries = [g > t for g, t in zip(greys, thresholds, strict=True)]
     contours = [external_contours(b) for b in binaries]
@@ -138,8 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
     r = args.repeat
     steps = {
         "read_fits": best_rate(lambda b: fits.getdata(io.BytesIO(b)), blobs, r),
-        "rgb_grey_smooth": best_rate(
-            lambda c: smooth(rgb_to_grey(viewer_rgb(c)), config.smooth_fwhm_px), cubes, r),
+        "rgb_grey_smooth": best_rate(lambda c: detection_image(c, config), cubes, r),
         "threshold": best_rate(isodata_threshold, greys, r),
         "contours_ellipses": best_rate(
             lambda b: select_central(fit_contour_ellipses(cs := external_contours(b)), centre,
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
                                          *boxes[i]), found, r),
         "size_crop": best_rate(
             lambda i: (enclosing_radius_px(contours[i][targets[i][1]]),
-                       centre_crop(rgbs[i][:, :, ::-1] * masks[i][:, :, None], config.crop)),
+                       centre_crop(to_band_order(rgbs[i]) * masks[i][:, :, None], config.crop)),
             found, r),
     }
     if config.blend.catalog_contamination_max > 0:

@@ -30,6 +30,7 @@ from astropy.io import fits
 from scipy.spatial import cKDTree
 
 from galstar.archives.legacysurvey import SweepBlock, iter_sweep_blocks
+from galstar.units import unit_vectors  # re-exported: the one owner is galstar.units
 
 __all__ = [
     "DR9_COLUMNS",
@@ -64,14 +65,6 @@ DR9_COLUMNS: tuple[str, ...] = (
     *(f"PSFSIZE_{b}" for b in ("G", "R", "Z")),
     "MASKBITS",
 )
-
-
-def unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
-    """Cartesian unit vectors, shape (n, 3), of ICRS positions given in degrees."""
-    ra = np.deg2rad(np.asarray(ra_deg, dtype=np.float64))
-    dec = np.deg2rad(np.asarray(dec_deg, dtype=np.float64))
-    cos_dec = np.cos(dec)
-    return np.column_stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)])
 
 
 def chord_length(radius: u.Quantity) -> float:

@@ -17,14 +17,6 @@ from galstar.units import mag_to_nmgy
 __all__ = ["plot_mock_overview"]
 
 
-def _rgb(cube: np.ndarray) -> np.ndarray:
-    """grz cube -> RGB with the Legacy Survey viewer's scales and an asinh stretch."""
-    scales = np.array([6.0, 3.4, 2.2])  # g, r, z
-    img = np.clip(cube[::-1], 0.0, None) * scales[::-1, None, None]  # (z, r, g) -> R, G, B
-    img = np.arcsinh(20.0 * img) / 20.0 + 0.03
-    return np.clip(np.moveaxis(img, 0, -1), 0.0, 1.0)
-
-
 def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
                        n_cutouts: int = 6, seed: int = 0) -> None:
     """Write a PNG: redshifts, M*-sSFR plane, mass-size relations, colours, the sky patch
@@ -46,6 +38,7 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from galstar.imaging.rgb import viewer_rgb
     from galstar.mock.cutouts import MockCutoutService
 
     root = Path(root)
@@ -106,7 +99,8 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
     ])
     for k, (_, row) in enumerate(picks.iterrows()):
         ax = fig.add_subplot(grid[2, k])
-        ax.imshow(_rgb(service.cube(row["ra"], row["dec"])), origin="lower")
+        # the pipeline's own colour stretch; its planes are already red, green, blue
+        ax.imshow(viewer_rgb(service.cube(row["ra"], row["dec"])), origin="lower")
         ax.set_title(f"{'BLEND ' if row['is_blend'] else ''}logM={row['logm_true']:.1f}\n"
                      f"sSFR={row['logssfr_true']:.1f} n={row['sersic_n']:.2g}", fontsize=8)
         ax.set_xticks([])

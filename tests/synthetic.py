@@ -58,7 +58,9 @@ def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shar
     profile /= profile.sum(axis=(1, 2), keepdims=True)
     grz = profile[..., None] * fluxes[:, None, None, :]
     grz += rng.normal(0, 0.002 * np.median(fluxes), grz.shape)
-    # An arcsinh stretch to [0, 1], like the viewer-RGB images the preprocessing writes.
+    # A per-band arcsinh to [0, 1] softened at 1% of the sample's median flux: a stand-in
+    # in the range of the preprocessed images, not the pipeline's colour stretch
+    # (galstar.imaging.rgb.viewer_rgb): these tests need signal in [0, 1], not its look.
     grz = np.clip(np.arcsinh(grz / (0.01 * np.median(fluxes))) / 8.0, 0, 1).astype(np.float32)
 
     shard = rng.integers(0, n_shards, n_objects)

@@ -15,6 +15,8 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy.spatial import cKDTree
 
+from galstar.units import unit_vectors
+
 mock = pytest.importorskip("galstar.mock")
 
 N_GAL, N_FIELD, N_STARS, SEED = 400, 1200, 200, 21
@@ -161,14 +163,9 @@ def test_repeats_primary_and_missing_counterparts(tables):
 
 def test_pairs_are_the_only_dr9_sources_within_3_arcsec(tables):
     g, dr9, pairs, spectra = tables["galspec"], tables["dr9"], tables["pairs"], tables["spectra"]
-
-    def unit(ra, dec):
-        ra, dec = np.radians(ra), np.radians(dec)
-        return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], 1)
-
-    tree = cKDTree(unit(dr9["RA"].to_numpy(), dr9["DEC"].to_numpy()))
+    tree = cKDTree(unit_vectors(dr9["RA"].to_numpy(), dr9["DEC"].to_numpy()))
     chord = 2 * np.sin(np.radians(3.0 / 3600) / 2)
-    near = tree.query_ball_point(unit(g["ra"].to_numpy(), g["dec"].to_numpy()), chord)
+    near = tree.query_ball_point(unit_vectors(g["ra"].to_numpy(), g["dec"].to_numpy()), chord)
     keys = dr9[["RELEASE", "BRICKID", "OBJID"]].to_numpy()
     truth = {s: set() for s in g["specObjID"]}
     for rec in pairs.itertuples():

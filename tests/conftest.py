@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def repo() -> Path:
     """The repository root (where the Snakefile is)."""
     return REPO
+
+# Test helpers (synthetic shards, fault servers, the SLURM fixture) live in tests/ and
+# are imported by name from every test directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent))

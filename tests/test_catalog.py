@@ -380,8 +380,8 @@ def test_dedup_keeps_distinct_neighbours_apart():
 @pytest.fixture(scope="module")
 def mock_stage2(tmp_path_factory):
     """A small mock archive taken through Stage 1 (mock) and Stage 2 as the rules do."""
-    mock = pytest.importorskip("galstar.archives.mock")
-    acquire = pytest.importorskip("galstar.archives.acquire")
+    mock = pytest.importorskip("galstar.mock")
+    acquire = pytest.importorskip("galstar.mock.sources")
     tmp = tmp_path_factory.mktemp("mock_stage2")
     root = tmp / "archive"
     mock.build_mock_archive(root, n_galaxies=2000, n_stars=200, n_field=2000, seed=11)

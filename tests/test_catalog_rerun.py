@@ -69,7 +69,7 @@ def workflow_copy(tmp_path_factory, repo: Path) -> tuple[Path, set[str]]:
             (work / path).parent.mkdir(parents=True, exist_ok=True)
             (work / path).touch()
     summary = proc.stdout
-    assert "results/catalog/crossmatch.parquet" in summary
+    assert "results/galaxies/catalog/crossmatch.parquet" in summary
     for line in summary.splitlines():
         fields = line.split("\t")
         if len(fields) >= 5 and fields[0] != "output_file":
@@ -107,12 +107,12 @@ def test_radius_change_reruns_crossmatch_and_descendants_only(workflow_copy):
         return {ln.strip() for ln in out.splitlines() if ln.startswith(("results/", "resources/"))}
 
     listed = params_changed(*conf)
-    assert {"results/catalog/crossmatch.parquet", "results/catalog/cutflow.csv",
-            "results/catalog/rejects.parquet", "results/catalog/separation.png"} <= listed
+    assert {"results/galaxies/catalog/crossmatch.parquet", "results/galaxies/catalog/cutflow.csv",
+            "results/galaxies/catalog/rejects.parquet", "results/galaxies/catalog/separation.png"} <= listed
     # --list-changes also reports some files of touched multi-output jobs when nothing
     # changed; what the override adds must all be the cross-match's own outputs
     added = listed - params_changed()
-    assert added and all(f.startswith("results/catalog/") for f in added), added
+    assert added and all(f.startswith("results/galaxies/catalog/") for f in added), added
 
     planned = job_stats(smk(work, "-n", *conf))
     assert planned == downstream

@@ -7,18 +7,32 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
 def test_shipped_configs_are_valid(name):
-    jsonschema.validate(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA)
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    if name != "config.yaml":  # applied over the demo with --configfile, as a user does
+        from snakemake.utils import update_config
+
+        update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+
+
+def test_each_method_schema_is_closed():
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["sigma_sfr"]["experiments"]["resnet"]["widhts"] = [64]
+    with pytest.raises(Exception, match="widhts"):
+        validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
 
 
 def _dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:

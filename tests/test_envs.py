@@ -30,6 +30,8 @@ PROVIDED_BY = {
 }
 # Modules that the Snakemake script preamble provides, not the env.
 PROVIDED_BY_SNAKEMAKE = {"snakemake"}
+# Keras backends besides the envs' TensorFlow: imported only where KERAS_BACKEND picks them.
+OTHER_BACKENDS = {"torch", "jax"}
 
 
 def rule_blocks() -> dict[str, str]:
@@ -104,7 +106,7 @@ def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
 
 def third_party(modules: set[str]) -> set[str]:
     return {m for m in modules if m not in sys.stdlib_module_names
-            and m not in PROVIDED_BY_SNAKEMAKE and m != "__future__"}
+            and m not in PROVIDED_BY_SNAKEMAKE | OTHER_BACKENDS and m != "__future__"}
 
 
 BLOCKS = rule_blocks()

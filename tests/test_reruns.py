@@ -35,8 +35,9 @@ STAGE_CHANGES = {
     "acquire": (["acquire"], {"download": {"timeout_s": 90.0}}),
     "crossmatch": (["crossmatch"], {"galaxies": {"crossmatch": {"radius_arcsec": 2.5}}}),
     "images": (["images"], {"galaxies": {"preprocess": {"ellipse_scale": 1.4}}}),
-    "train": (["train"], {"experiments": {"galeffnet": {"learning_rate": 5.0e-4}}}),
-    "evaluate": (["evaluate", "report"], {"evaluation": {"outlier_dex": 0.25}}),
+    "train": (["train"], {"galeffnet": {"experiments": {"galeffnet": {"learning_rate": 5.0e-4}}}}),
+    "evaluate": (["train", "galeffnet", "sigma_sfr"], {"evaluation": {"outlier_dex": 0.25}}),
+    "sigma_sfr": (["sigma_sfr", "train"], {"sigma_sfr": {"features": ["mag_r", "g_r", "z"]}}),
 }
 
 PAPER_PLAN_SECONDS = 10
@@ -95,6 +96,31 @@ def test_config_change_reruns_stage_and_descendants_only(completed, stage, tmp_p
         .stdout.split()
     )
     assert {out for job in changed for out in job.output} <= listed
+
+
+def _override(tmp_path, change):
+    path = tmp_path / "override.yaml"
+    path.write_text(yaml.safe_dump(change))
+    return str(path)
+
+
+def test_sigma_sfr_features_rerun_only_the_sigma_sfr_chain(completed, tmp_path):
+    change = {"sigma_sfr": {"features": ["mag_r", "g_r", "z"]}}
+    jobs = [j for j in plan(completed, "--configfile", _override(tmp_path, change))
+            if j.rule not in ("all", "calibration_summary")]
+    assert "sigma_sfr_sample" in {j.rule for j in jobs if PARAMS_CHANGED in j.reason}
+    assert {j.rule for j in jobs} >= {"train", "predict", "evaluate", "sigma_sfr_results"}
+    outputs = [o for j in jobs for o in j.output]
+    assert outputs and all(o.startswith("results/sigma_sfr/") for o in outputs), outputs
+
+
+def test_galeffnet_experiment_change_never_reruns_sigma_sfr(completed, tmp_path):
+    change = {"galeffnet": {"experiments": {"galeffnet": {"learning_rate": 5.0e-4}}}}
+    jobs = plan(completed, "--configfile", _override(tmp_path, change))
+    outputs = [o for j in jobs for o in j.output]
+    assert any(o.startswith("results/galeffnet/") for o in outputs)
+    assert not [o for o in outputs if "sigma_sfr" in o], "a GalEffNet change reran sigma_sfr"
+    assert not {j.rule for j in jobs} & {"crossmatch", "preprocess_shard", "sigma_sfr_sample"}
 
 
 def test_forcerun_reruns_the_rule_and_its_descendants(completed):

@@ -24,7 +24,8 @@ ACQUIRE = dict(archive=ARCHIVE, seed=cfg("seed"), **ACQUIRE_LIVE)
 # but scripts take every setting through params.
 DOWNLOAD = cfg("download")
 
-STAGE_TARGETS.append(lambda: shard_paths(f"{RAW}/cutouts/{{shard}}.parquet"))
+if IMAGE_METHODS & set(METHODS):  # cutouts only for the methods that read images
+    STAGE_TARGETS.append(lambda: shard_paths(f"{RAW}/cutouts/{{shard}}.parquet"))
 
 
 rule fetch_mpajhu:

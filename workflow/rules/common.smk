@@ -20,6 +20,8 @@ METHODS = config.get("methods") or [m for m in ("galeffnet", "sigma_sfr") if m i
 for _method in METHODS:
     if _method not in config:
         raise ValueError(f"config methods: '{_method}' is listed but has no '{_method}:' section")
+# Methods that read the galaxy cutouts (the others need only the cross-matched catalogue).
+IMAGE_METHODS = {"galeffnet"}
 # Method -> experiment name -> resolved settings (defaults merged, ablations expanded).
 EXPERIMENTS = {m: get_method(m).experiments(config) for m in METHODS}
 

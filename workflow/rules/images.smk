@@ -26,7 +26,8 @@ PREPROCESS_VARIANTS = [
 
 
 PREPROCESS_QUALITY_SHARDS = preprocess_quality_shards(PREPROCESS_QUALITY["n_shards"])
-STAGE_TARGETS.append(preprocess_targets)
+if IMAGE_METHODS & set(METHODS):  # only the image methods need the preprocessed cutouts
+    STAGE_TARGETS.append(preprocess_targets)
 
 # The catalogue blend pass (galaxies.preprocess.blend.catalog_contamination_max > 0)
 # reads each target's DR9 neighbours; with it off, nothing depends on the sweeps here.

@@ -51,6 +51,6 @@ rule plot_mock_overview:
     benchmark:
         "benchmarks/mock/plot_mock_overview.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../../envs/images.yaml"
     script:
         "../scripts/plot_mock_overview.py"

@@ -37,7 +37,7 @@ rule sigma_sfr_sample:
     benchmark:
         "benchmarks/sigma_sfr/sample.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../../envs/train.yaml"
     script:
         "../scripts/sigma_sfr_sample.py"
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from galstar.training.synthetic import write_synthetic_shards
+from synthetic import write_synthetic_shards
 
 pytestmark = pytest.mark.slow
 
@@ -26,32 +26,40 @@ EXPERIMENTS = ["tiny", "tiny-bands-gr"]
 FIGURES = ["pred_vs_ref", "distributions", "uncertainty", "by_size", "by_redshift", "by_type"]
 
 
+G = "results/galeffnet"
+BASELINES = ("mean", "random_forest")
+
+
 def _targets() -> list[str]:
-    out = ["results/metrics/table1.csv", "results/metrics/image_gain.csv",
-           "results/figures/ablation_bands.png"]
+    out = [f"{G}/metrics/table1.csv", f"{G}/metrics/image_gain.csv",
+           f"{G}/figures/ablation_bands.png", "results/calibration.csv"]
     for e in EXPERIMENTS:
-        out += [f"results/models/{e}/{f}" for f in ("model.keras", "scaler.json", "history.csv",
-                                                    "config.yaml", "learning_curve.png")]
-        out += [f"results/predictions/{e}.parquet", f"results/metrics/{e}.csv",
-                f"results/metrics/{e}/table2.csv", f"results/metrics/{e}/calibration.csv",
-                f"results/metrics/{e}/uncertainty_bins.csv"]
-        out += [f"results/figures/{e}/{f}.png" for f in FIGURES]
-    for b in ("mean", "random_forest"):
-        out += [f"results/predictions/baseline-{b}.parquet", f"results/metrics/baseline-{b}.csv"]
+        out += [f"{G}/models/{e}/{f}" for f in ("model.keras", "scaler.json", "history.csv",
+                                                "config.yaml", "learning_curve.png")]
+        out += [f"{G}/predictions/{e}.parquet", f"{G}/metrics/{e}.csv",
+                f"{G}/metrics/{e}/table2.csv", f"{G}/metrics/{e}/calibration.csv",
+                f"{G}/metrics/{e}/uncertainty_bins.csv"]
+        out += [f"{G}/figures/{e}/{f}.png" for f in FIGURES]
+    for b in BASELINES:
+        out += [f"{G}/predictions/baseline-{b}.parquet", f"{G}/metrics/baseline-{b}.csv"]
     return out
 
 
 def _config(repo: Path, learning_rate: float) -> dict:
     config = yaml.safe_load((repo / "config/config.yaml").read_text())
     config["shards"] = 2
-    config["experiments"] = {"tiny": {
+    config["methods"] = ["galeffnet"]
+    section = config["galeffnet"]
+    section["experiments"] = {"tiny": {
         "task": "mass_ssfr", "backbone": "efficientnet_b0", "weights": "none", "bands": "grz",
         "resolution": 32, "epochs": 3, "batch_size": 16, "learning_rate": learning_rate,
         "dense_units": 32, "threads": 2, "mem_mb": 2000, "runtime": 10}}
-    config["ablations"] = {"base": "tiny", "bands": ["gr"], "resolution": []}
+    section["ablations"] = {"base": "tiny", "bands": ["gr"], "resolution": []}
+    section["evaluation"]["reference"] = "tiny"
+    section["baselines"] = {"mean": {"kind": "mean"}, "random_forest": {
+        **section["baselines"]["random_forest"], "n_estimators": 20}}
     config["training"]["early_stopping"] = {"min_delta": 0.0, "patience": 5}
-    config["evaluation"].update(reference="tiny", mc_passes=3,
-                                random_forest={"n_estimators": 20, "min_samples_leaf": 3})
+    config["evaluation"]["mc_passes"] = 3
     return config
 
 
@@ -74,7 +82,7 @@ def _snakemake(repo: Path, workdir: Path, config: dict, *args: str) -> str:
 @pytest.fixture(scope="module")
 def workflow_run(repo, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("train_workflow")
-    write_synthetic_shards(workdir / "results/preprocess", n_objects=260, n_shards=2,
+    write_synthetic_shards(workdir / "results/galaxies/preprocess", n_objects=260, n_shards=2,
                            resolution=64, variants=(("grz", 32), ("gr", 32)), seed=11)
     config = _config(repo, learning_rate=1e-3)
     _snakemake(repo, workdir, config, *_targets())
@@ -85,33 +93,37 @@ def test_every_output_exists(workflow_run):
     workdir, _ = workflow_run
     missing = [t for t in _targets() if not (workdir / t).is_file()]
     assert not missing
-    table1 = pd.read_csv(workdir / "results/metrics/table1.csv")
+    table1 = pd.read_csv(workdir / f"{G}/metrics/table1.csv")
     assert list(table1["experiment"]) == [*EXPERIMENTS, "baseline-mean",
                                          "baseline-random_forest"]
     assert table1.loc[1, "bands"] == "gr" and table1.loc[1, "ablation_of"] == "tiny"
     assert (table1["logM_N"] == table1.loc[0, "logM_N"]).all()  # same test objects
-    gain = pd.read_csv(workdir / "results/metrics/image_gain.csv")
+    gain = pd.read_csv(workdir / f"{G}/metrics/image_gain.csv")
     assert set(gain["baseline"]) == {"baseline-mean", "baseline-random_forest"}
-    log = (workdir / "logs/train/tiny.log").read_text()
+    assert set(gain["network"]) == set(EXPERIMENTS)  # image-only networks, z-free forest
+    log = (workdir / "logs/galeffnet/train/tiny.log").read_text()
     assert "training on cpu" in log
     for e in EXPERIMENTS:
-        assert (workdir / f"benchmarks/train/{e}.tsv").is_file()
+        assert (workdir / f"benchmarks/galeffnet/train/{e}.tsv").is_file()
+    calibration = pd.read_csv(workdir / "results/calibration.csv")
+    assert set(calibration["model"]) == {*EXPERIMENTS, "baseline-mean",
+                                         "baseline-random_forest"}
 
 
 def test_validation_loss_falls(workflow_run):
     workdir, _ = workflow_run
     for e in EXPERIMENTS:
-        history = pd.read_csv(workdir / f"results/models/{e}/history.csv")
+        history = pd.read_csv(workdir / f"{G}/models/{e}/history.csv")
         assert len(history) == 3
         assert history["val_loss"].min() < history["val_loss"].iloc[0], history
 
 
 def test_predictions_carry_mc_dropout_spread(workflow_run):
     workdir, _ = workflow_run
-    pred = pd.read_parquet(workdir / "results/predictions/tiny.parquet")
+    pred = pd.read_parquet(workdir / f"{G}/predictions/tiny.parquet")
     assert set(pred["split"]) == {"val", "test"}
-    assert (pred["lgm_fib_p50_mc_std"] > 0).all()
-    calibration = pd.read_csv(workdir / "results/metrics/tiny/calibration.csv")
+    assert (pred["lgm_fib_p50_sigma"] > 0).all()
+    calibration = pd.read_csv(workdir / f"{G}/metrics/tiny/calibration.csv")
     assert (calibration["scale"] > 0).all()
 
 
@@ -125,8 +137,7 @@ def test_report_holds_every_table_and_figure(workflow_run, repo):
         missing = upstream.search(proc.stdout + proc.stderr)
         if proc.returncode == 0 or not missing:
             break
-        assert not missing.group(1).startswith(("results/metrics", "results/figures",
-                                                "results/models")), missing.group(1)
+        assert not missing.group(1).startswith(G), missing.group(1)
         stand_in = workdir / missing.group(1)
         stand_in.parent.mkdir(parents=True, exist_ok=True)
         stand_in.write_text("upstream stand-in\n")
@@ -134,6 +145,7 @@ def test_report_holds_every_table_and_figure(workflow_run, repo):
     html = (workdir / "report.html").read_text(errors="replace")
     reported = [t for t in _targets() if t.endswith((".png", ".csv"))
                 and "/models/" not in t or t.endswith("learning_curve.png")]
+    reported = [t for t in reported if t != "results/calibration.csv"] + ["calibration.csv"]
     absent = [t for t in reported if Path(t).name not in html]
     assert not absent
     assert "Table 1 (paper layout)" in html and "MC-dropout" in html
@@ -145,8 +157,9 @@ def test_learning_rate_change_reruns_only_training_and_evaluation(workflow_run, 
     out = _snakemake(repo, workdir, changed, "-n", *_targets())
     rules = set(re.findall(r"^rule (\w+):", out, flags=re.M))
     assert "train" in rules
-    assert rules <= {"train", "predict", "evaluate", "plot_experiment", "plot_learning_curve",
-                     "table1", "plot_ablation"}, rules
+    assert rules <= {"train", "predict", "evaluate", "galeffnet_breakdown", "galeffnet_figures",
+                     "plot_learning_curve", "galeffnet_table1", "galeffnet_ablation",
+                     "calibration_summary"}, rules
     assert not any(r.startswith(("preprocess", "baseline", "crossmatch")) for r in rules)
     unchanged = _snakemake(repo, workdir, config, "-n", *_targets())
     assert not re.findall(r"^rule (\w+):", unchanged, flags=re.M)

@@ -1,6 +1,6 @@
 """Training throughput: the real input pipeline against the same batches held in memory.
 
-Trains GalEffNet on the preprocessed shards (``results/preprocess`` when present,
+Trains GalEffNet on the preprocessed shards (``results/galaxies/preprocess`` when present,
 otherwise small synthetic shards in the same format) twice with identical settings:
 once fed by :func:`galstar.training.data.make_dataset` (memory-mapped shards, global
 shuffle, tf.data parallel map / PyDataset), once from the very same images already in
@@ -21,12 +21,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from galstar import paths
 from galstar.io import atomic_path
 from galstar.models.galeffnet import build_galeffnet
-from galstar.training.data import load_split, make_dataset, pixel_scale
-from galstar.training.fit import describe_device, precision_policy
-from galstar.training.scaler import MinMaxScaler
-from galstar.training.synthetic import write_synthetic_shards
+from galstar.training.data import input_scale, make_dataset
+from galstar.training.device import describe_device, precision_policy
+from galstar.training.scaler import fit_scaler
+from galstar.training.shards import load_shard_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from synthetic import write_synthetic_shards  # noqa: E402 (test helper: synthetic shards)
 
 TARGETS = ("lgm_fib_p50", "specsfr_fib_p50")
 
@@ -55,7 +59,7 @@ def epoch_seconds(model, data, epochs: int, batch_size: int | None) -> list[floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preprocess", default="results/preprocess",
+    parser.add_argument("--preprocess", default=paths.PREPROCESS,
                         help="Stage 3 directory (synthetic shards when it has no tables)")
     parser.add_argument("--variant", default="grz-64")
     parser.add_argument("--backbone", default="efficientnet_b0")
@@ -80,14 +84,13 @@ def main(argv: list[str] | None = None) -> int:
                                          n_shards=4, resolution=res, seed=args.seed)
         tables, root, source = written["tables"], Path(tmp), "synthetic"
     images = [root / args.variant / Path(t).with_suffix(".npy").name for t in tables]
-    split = load_split(tables, images, "train", TARGETS)
+    split = load_shard_split(tables, {"image": images}, "train", TARGETS)
     n = min(len(split), args.max_images) // args.batch_size * args.batch_size
     if n == 0:
         raise SystemExit(f"fewer than one batch of training images in {source}")
     keep = np.sort(np.random.default_rng(args.seed).choice(len(split), n, replace=False))
-    split.shard, split.row, split.labels = split.shard[keep], split.row[keep], split.labels[keep]
-    split.table = split.table.iloc[keep].reset_index(drop=True)
-    scaled = MinMaxScaler.fit(split.labels, TARGETS).transform(split.labels)
+    split = split.subset(keep)
+    scaled = fit_scaler("minmax", split.labels, TARGETS).transform(split.labels)
 
     device = describe_device()
     policy = precision_policy("auto", device["device"] == "gpu")
@@ -95,15 +98,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def model():
         keras.utils.set_random_seed(args.seed)
-        net = build_galeffnet(args.backbone, input_shape=split.image_shape,
-                              input_scale=pixel_scale(split, seed=args.seed))
+        net = build_galeffnet(args.backbone, input_shape=split.input_shapes["image"],
+                              input_scale=input_scale(split.inputs["image"], seed=args.seed))
         net.compile(optimizer=keras.optimizers.Adam(3e-4), loss="mae")
         return net
 
     # Both models are traced once, then timed in alternating rounds so that a change in
     # machine load hits both sides alike; the ratio is of the medians.
     dataset = make_dataset(split, scaled, args.batch_size, shuffle=True, seed=args.seed)
-    in_memory = (split.gather(np.arange(n)), scaled)
+    in_memory = (split.gather(np.arange(n)), scaled)  # {"image": array}, labels
     runs = {"pipeline": (model(), dataset), "in_memory": (model(), in_memory)}
     seconds: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(args.rounds):

@@ -27,7 +27,7 @@ def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shar
     Parameters
     ----------
     root : path
-        Plays the role of ``results/preprocess``.
+        Plays the role of ``results/galaxies/preprocess``.
     n_objects : int
         Objects over all shards (a fraction is rejected: ``kept`` False, ``row`` -1).
     n_shards, resolution : int

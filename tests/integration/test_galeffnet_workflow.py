@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from synthetic import write_synthetic_shards
 
 pytestmark = pytest.mark.slow

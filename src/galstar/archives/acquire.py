@@ -260,7 +260,7 @@ def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike |
     Parameters
     ----------
     shard_table : path
-        ``results/catalog/shards/shard-XXX.parquet`` (object_id, RA, DEC).
+        ``results/galaxies/catalog/shards/shard-XXX.parquet`` (object_id, RA, DEC).
     cache_dir : path or None
         ``resources/{archive}/cutouts/cache/shard-XXX`` (None: :func:`cache_dir_of`).
     manifest_path : path

@@ -180,7 +180,7 @@ def preprocess_shard(
         Show a progress bar.
     neighbours : pandas.DataFrame, optional
         The shard's catalogue neighbour table (object_id of the target, one row per
-        neighbour; ``results/catalog/neighbours``). Without it the catalogue pass is
+        neighbour; ``results/galaxies/catalog/neighbours``). Without it the catalogue pass is
         skipped; an object with no row has no neighbour.
 
     Returns

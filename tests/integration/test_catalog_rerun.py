@@ -107,8 +107,9 @@ def test_radius_change_reruns_crossmatch_and_descendants_only(workflow_copy):
         return {ln.strip() for ln in out.splitlines() if ln.startswith(("results/", "resources/"))}
 
     listed = params_changed(*conf)
-    assert {"results/galaxies/catalog/crossmatch.parquet", "results/galaxies/catalog/cutflow.csv",
-            "results/galaxies/catalog/rejects.parquet", "results/galaxies/catalog/separation.png"} <= listed
+    catalog = "results/galaxies/catalog"
+    assert {f"{catalog}/crossmatch.parquet", f"{catalog}/cutflow.csv",
+            f"{catalog}/rejects.parquet", f"{catalog}/separation.png"} <= listed
     # --list-changes also reports some files of touched multi-output jobs when nothing
     # changed; what the override adds must all be the cross-match's own outputs
     added = listed - params_changed()

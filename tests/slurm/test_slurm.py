@@ -26,7 +26,7 @@ from slurm.workflow import REPO, cluster_jobs, copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-TINY = Path(__file__).with_name("slurm") / "tiny.yaml"
+TINY = Path(__file__).with_name("tiny.yaml")
 # Site knobs of profiles/slurm sized for the 2-CPU test node; everything else (executor,
 # status command, retries, attempt scaling, GPU directives, groups) is the profile as is.
 SITE = {

@@ -39,7 +39,7 @@ from galstar.scoring.quality import TruthCutout, score_cutouts, summarise_qualit
 mock = pytest.importorskip("galstar.mock")
 
 N_GALAXIES = 320
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 
 def demo_preprocess_config() -> PreprocessConfig:

@@ -7,8 +7,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from galstar.models import galeffnet  # noqa: E402
 from galstar.evaluation.uncertainty import mc_dropout_parts  # noqa: E402
+from galstar.models import galeffnet  # noqa: E402
 from galstar.models.galeffnet import BACKBONES, build_galeffnet  # noqa: E402
 
 PAPER_BACKBONES = ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",

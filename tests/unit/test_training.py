@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from synthetic import write_synthetic_shards
 
 from galstar.methods import galeffnet
@@ -210,7 +209,8 @@ def test_train_experiment_writes_outputs_and_validation_loss_falls(shards, tmp_p
 
     from galstar.methods.run import train_experiment
 
-    exp = {**BASE, "name": "tiny", "method": "galeffnet", "resolution": 32, "epochs": 4, "batch_size": 16,
+    exp = {**BASE, "name": "tiny", "method": "galeffnet", "resolution": 32, "epochs": 4,
+           "batch_size": 16,
            "dense_units": 32, "dropout": 0.2, "augment": True, "reduce_lr": False,
            "precise_bn": 64, "average_weights": True,
            "early_stopping": {"min_delta": 0.0, "patience": 5}}

@@ -8,7 +8,7 @@ Writes ``results/benchmarks/acquire.json``:
   requests in flight and latency L, no client can beat ``concurrency / L`` requests per
   second; ``fraction_of_latency_bound`` is the measured
   throughput over that bound (1.0 = only the latency limits us).
-- ``crossmatch``: :func:`galstar.catalog.crossmatch.benchmark_crossmatch` (streamed
+- ``crossmatch``: :func:`crossmatch_speed.benchmark_crossmatch` (streamed
   match of a synthetic sweep file), in objects per CPU second (= per core: the matcher
   is single threaded).
 
@@ -32,6 +32,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the loopback fault server lives with the tests
+sys.path.insert(0, str(REPO / "bench"))
 
 from http_faults import FaultPlan, FaultServer, synthetic_cutout  # noqa: E402
 
@@ -119,14 +120,11 @@ def main(argv: list[str] | None = None) -> dict:
         "cutouts_with_5pct_faults": bench_cutouts(args.n_cutouts, args.concurrency,
                                                   args.latency_s, args.size, 0.05),
     }
-    try:
-        from galstar.catalog.crossmatch import benchmark_crossmatch
-    except ImportError as err:  # the cross-match stage is not installed
-        result["crossmatch"] = {"error": f"galstar.catalog.crossmatch unavailable: {err}"}
-    else:
-        xm = benchmark_crossmatch(args.n_mpa, args.n_dr9, seed=3407)
-        xm["objects_per_s_per_core"] = xm["dr9_rows_per_s_per_core"]
-        result["crossmatch"] = xm
+    from crossmatch_speed import benchmark_crossmatch
+
+    xm = benchmark_crossmatch(args.n_mpa, args.n_dr9, seed=3407)
+    xm["objects_per_s_per_core"] = xm["dr9_rows_per_s_per_core"]
+    result["crossmatch"] = xm
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     c, x = result["cutouts"], result["crossmatch"]

@@ -15,7 +15,6 @@ from galstar.catalog import (
     apply_cuts,
     assign_shards,
     assign_splits,
-    benchmark_crossmatch,
     build_catalog,
     deduplicate,
     match_streaming,
@@ -359,7 +358,10 @@ def test_separation_plot(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_benchmark_crossmatch_reports_throughput():
+def test_benchmark_crossmatch_reports_throughput(repo, monkeypatch):
+    monkeypatch.syspath_prepend(str(repo / "bench"))
+    from crossmatch_speed import benchmark_crossmatch
+
     result = benchmark_crossmatch(n_mpa=2000, n_dr9=20000, seed=7)
     assert result["completeness"] >= 0.995
     assert result["dr9_rows_per_s_per_core"] > 1e4

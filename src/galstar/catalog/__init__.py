@@ -1,7 +1,7 @@
 """Selection cuts, streamed cross-match, de-duplication, shards and splits (Stage 2)."""
 
 from galstar.catalog.build import CatalogBuild, build_catalog, run_crossmatch
-from galstar.catalog.crossmatch import benchmark_crossmatch, match_streaming, score_matches
+from galstar.catalog.crossmatch import match_streaming, score_matches
 from galstar.catalog.cuts import CUT_NAMES, apply_cuts, paper_cuts
 from galstar.catalog.samples import (
     assign_shards,
@@ -16,7 +16,6 @@ __all__ = [
     "apply_cuts",
     "assign_shards",
     "assign_splits",
-    "benchmark_crossmatch",
     "build_catalog",
     "deduplicate",
     "match_streaming",

@@ -183,25 +183,6 @@ def dr9_catalogues(
     return out, universe["source_id"].to_numpy()[dropped]
 
 
-def _write_sweeps(dr9: dict[str, pd.DataFrame], root: Path) -> list[str]:
-    """Write each region's rows into its 10 x 5 deg sweep files; return relative paths."""
-    from galstar.simulate import sky
-
-    written = []
-    for region, frame in dr9.items():
-        boxes = [sky.sweep_box(r, d) for r, d in zip(frame["RA"], frame["DEC"], strict=True)]
-        frame = frame.assign(_box=[sky.sweep_name(b) for b in boxes])
-        for name, part in frame.groupby("_box", sort=True):
-            part = part.sort_values(["BRICKID", "OBJID"])
-            table = Table.from_pandas(part.drop(columns=["_box", "source_id"]))
-            hdu = fits.BinTableHDU(table, name="SWEEP")
-            rel = Path("dr9") / region / "sweep" / name
-            with atomic_path(root / rel) as tmp:
-                fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
-            written.append(str(rel))
-    return written
-
-
 def write_sweeps(dr9: dict[str, pd.DataFrame], root: Path) -> list[str]:
     """Write each region's rows into its 10 x 5 deg sweep files.
 

@@ -167,31 +167,15 @@ def build_resnet1d(
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_cnn1d(
-    input_length: int,
-    n_channels: int = 1,
-    n_outputs: int = 1,
-    *,
-    first_width: int = 64,
-    widths: Sequence[int] = WIDTHS,
-    block_convs: Sequence[int] = BLOCK_CONVS,
-    kernel_size: int = 3,
-    dense_units: Sequence[int] = (256, 128),
-    dense_activations: Sequence[str] = ("tanh", "relu"),
-    dropout: float = 0.0,
-    l2: float = 1e-4,
-    input_mean: Sequence[float] | None = None,
-    input_variance: Sequence[float] | None = None,
-    name: str = "cnn1d",
-) -> keras.Model:
+def build_cnn1d(input_length: int, n_channels: int = 1, n_outputs: int = 1, *,
+                name: str = "cnn1d", **options) -> keras.Model:
     """The plain 1D CNN: :func:`build_resnet1d`'s layers and widths without the skips.
 
-    Parameters are those of :func:`build_resnet1d` (no ``merge`` / ``residual``): the
-    note's "standard 1D CNN" that tended to collapse to the median.
+    Takes the keyword arguments of :func:`build_resnet1d` except ``merge`` and
+    ``residual``: the note's "standard 1D CNN" that tended to collapse to the median.
     """
-    return build_resnet1d(
-        input_length, n_channels, n_outputs, first_width=first_width, widths=widths,
-        block_convs=block_convs, kernel_size=kernel_size, merge="add", residual=False,
-        dense_units=dense_units, dense_activations=dense_activations, dropout=dropout,
-        l2=l2, input_mean=input_mean, input_variance=input_variance, name=name,
-    )
+    for fixed in ("merge", "residual"):
+        if fixed in options:
+            raise TypeError(f"build_cnn1d has no '{fixed}': it is the network without skips")
+    return build_resnet1d(input_length, n_channels, n_outputs, merge="add", residual=False,
+                          name=name, **options)

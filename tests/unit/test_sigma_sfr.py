@@ -121,8 +121,10 @@ def test_figures_are_written(tmp_path):
     true = rng.normal(-1.5, 0.6, 200)
     frames = {"resnet1d": predictions(true + rng.normal(0, 0.2, 200), true),
               "hgb": predictions(0.5 * true - 0.7, true)}
-    for plot, name in ((ss.plot_residuals_vs_true, "residuals.png"),
-                       (ss.plot_pred_vs_true, "pred_vs_true.png")):
+    from galstar.methods import sigma_sfr_figures as figures
+
+    for plot, name in ((figures.plot_residuals_vs_true, "residuals.png"),
+                       (figures.plot_pred_vs_true, "pred_vs_true.png")):
         plot(frames, tmp_path / name)
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

@@ -147,7 +147,7 @@ rule calibration_summary:
 
 rule baseline:
     input:
-        tables=lambda wildcards: get_method(wildcards.method).baseline_inputs(SHARDS),
+        unpack(lambda wildcards: get_method(wildcards.method).baseline_inputs(SHARDS)),
     output:
         paths.fill(paths.PREDICTIONS, name="baseline-{baseline}"),
     params:

@@ -9,7 +9,7 @@ from galstar.methods.run import run_baseline
 log_to_file(snakemake.log[0])  # noqa: F821
 predictions = run_baseline(
     snakemake.wildcards.method,  # noqa: F821
-    list(snakemake.input.tables),  # noqa: F821
+    {k: list(v) for k, v in snakemake.input.items()},  # noqa: F821
     snakemake.params.baseline,  # noqa: F821
     label_columns=snakemake.params.label_columns,  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821

@@ -8,7 +8,7 @@ baseline uses the redshift iff ``z`` is among its features).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,8 @@ __all__ = ["tabular_baseline"]
 
 def tabular_baseline(table: pd.DataFrame, targets: Sequence[str], baseline: Mapping[str, Any],
                      *, seed: int = 0, splits: Sequence[str] = ("val", "test"),
-                     source: str | None = None) -> pd.DataFrame:
+                     source: str | None = None,
+                     features_of: Callable[..., pd.DataFrame] = feature_table) -> pd.DataFrame:
     """Fit one baseline on the ``train`` rows of ``table`` and predict ``splits``.
 
     Parameters
@@ -37,6 +38,9 @@ def tabular_baseline(table: pd.DataFrame, targets: Sequence[str], baseline: Mapp
         estimator's settings (any other key).
     source : str, optional
         Named in error messages (the file or config key the table came from).
+    features_of : callable
+        ``features_of(table, names, source)`` -> the feature columns; default: computed
+        from the catalogue columns (:func:`galstar.features.photometry.feature_table`).
 
     Returns
     -------
@@ -52,9 +56,9 @@ def tabular_baseline(table: pd.DataFrame, targets: Sequence[str], baseline: Mapp
         raise ValueError(f"{kind} baseline: no training objects in {source or 'the table'}")
     if kind != "mean" and not features:
         raise ValueError(f"{kind} baseline needs a feature list ({source or 'config'})")
-    x_train = feature_table(train, features, source).to_numpy() if features else \
+    x_train = features_of(train, features, source).to_numpy() if features else \
         np.zeros((len(train), 0))
-    x_rows = feature_table(rows, features, source).to_numpy() if features else \
+    x_rows = features_of(rows, features, source).to_numpy() if features else \
         np.zeros((len(rows), 0))
     y_train = train[list(targets)].to_numpy(float)
     pred = fit_predict_tabular(kind, x_train, y_train, x_rows, settings, seed=seed)

@@ -175,17 +175,25 @@ def model_builder(experiment: Mapping[str, Any], train, seed: int):
     return build, {"input_scale": scale}
 
 
-def baseline_table(tables: Sequence[str | os.PathLike], label_columns: Sequence[str]
-                   ) -> pd.DataFrame:
-    """The kept objects of every split, from the shard tables (the baselines' input)."""
+def baseline_table(files: Mapping[str, Sequence[str | os.PathLike]],
+                   label_columns: Sequence[str]) -> pd.DataFrame:
+    """The kept objects of every split (the preprocessed shard tables, so the baselines
+    see exactly the objects the networks see), with every catalogue column of the
+    cross-matched shards (fluxes, MW transmissions, shapes) joined on object_id."""
     from galstar.io import read_parquet
     from galstar.training.data import check_columns
 
     frames = []
-    for path in tables:
-        t = read_parquet(path)
-        check_columns(t, ("object_id", "split", "kept", *label_columns), str(path))
-        frames.append(t[t["kept"].to_numpy(dtype=bool)])
+    for table_path, catalog_path in zip(files["tables"], files["catalog"], strict=True):
+        t = read_parquet(table_path)
+        check_columns(t, ("object_id", "split", "kept", *label_columns), str(table_path))
+        kept = t.loc[t["kept"].to_numpy(dtype=bool), ["object_id", "split", "kept",
+                                                        *CARRIED[2:], *label_columns]]
+        catalog = read_parquet(catalog_path)
+        extra = [c for c in catalog.columns if c not in kept.columns]
+        merged = kept.merge(catalog[["object_id", *extra]], on="object_id", how="left",
+                            validate="one_to_one")
+        frames.append(merged)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -240,7 +248,8 @@ def label_columns(found: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
     return columns.pop()
 
 
-def baseline_inputs(shards: Sequence[str]) -> list[str]:
-    """The files the catalogue baselines read: the preprocessed shard tables, so that
-    they see exactly the objects the networks see."""
-    return [paths.fill(paths.PREPROCESS_TABLE, shard=s) for s in shards]
+def baseline_inputs(shards: Sequence[str]) -> dict[str, list[str]]:
+    """The files the catalogue baselines read: the preprocessed shard tables (which
+    objects) and the cross-matched shards (their catalogue columns)."""
+    return {"tables": [paths.fill(paths.PREPROCESS_TABLE, shard=s) for s in shards],
+            "catalog": [paths.fill(paths.CATALOG_SHARD, shard=s) for s in shards]}

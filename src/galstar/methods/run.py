@@ -49,11 +49,14 @@ def predict_experiment(method: str, files: Files, experiment: Mapping[str, Any],
     return predict_model(model_path, scaler_path, load, seed=seed, **options)
 
 
-def run_baseline(method: str, tables: Sequence[str], baseline: Mapping[str, Any], *,
+def run_baseline(method: str, files: Files, baseline: Mapping[str, Any], *,
                  label_columns: Sequence[str], seed: int) -> pd.DataFrame:
     """Predictions of one catalogue baseline of ``method`` (on its kept objects)."""
     from galstar.evaluation.baselines import tabular_baseline
+    from galstar.features.photometry import feature_table
 
-    table = get_method(method).baseline_table(tables, label_columns)
+    module = get_method(method)
+    table = module.baseline_table(files, label_columns)
     return tabular_baseline(table, label_columns, baseline, seed=seed,
-                            source=f"config {method}.baselines")
+                            source=f"config {method}.baselines",
+                            features_of=getattr(module, "baseline_features", feature_table))

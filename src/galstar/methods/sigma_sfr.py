@@ -25,7 +25,7 @@ __all__ = ["REJECT_REASONS", "RESULT_COLUMNS", "SFR_SENTINEL_MAX", "TARGET",
            "binned_residuals", "build_sample", "get_cosmology", "log_sigma_sfr",
            "low_mask", "results_table", "spread_ratio", "NAME", "SAMPLE", "experiments",
            "inputs", "load_split", "model_builder", "label_columns", "baseline_inputs",
-           "baseline_table", "write_sample", "summarise"]
+           "baseline_table", "baseline_features", "write_sample", "summarise"]
 
 TARGET = "log_sigma_sfr"
 #: Target-level reject reasons, in order of precedence (the first failing one is kept).
@@ -307,18 +307,28 @@ def inputs(experiment: Mapping[str, object], shards: Sequence[str]) -> dict[str,
     return {"sample": [SAMPLE]}
 
 
-def baseline_inputs(shards: Sequence[str]) -> list[str]:
+def baseline_inputs(shards: Sequence[str]) -> dict[str, list[str]]:
     """The baselines read the same sample (same objects, features and splits)."""
-    return [SAMPLE]
+    return {"sample": [SAMPLE]}
 
 
-def baseline_table(tables: Sequence[str | os.PathLike], label_cols: Sequence[str]
-                   ) -> pd.DataFrame:
+def baseline_table(files: Mapping[str, Sequence[str | os.PathLike]],
+                   label_cols: Sequence[str]) -> pd.DataFrame:
     """The kept rows of the sample."""
     from galstar.io import read_parquet
 
-    frame = pd.concat([read_parquet(p) for p in tables], ignore_index=True)
+    frame = pd.concat([read_parquet(p) for p in files["sample"]], ignore_index=True)
     return frame[frame["kept"].to_numpy(dtype=bool)].reset_index(drop=True)
+
+
+def baseline_features(table: pd.DataFrame, names: Sequence[str],
+                      source: str | None = None) -> pd.DataFrame:
+    """The sample holds its features already computed: the baselines take them as the
+    networks do (a name the sample lacks is an error naming it)."""
+    from galstar.training.data import check_columns
+
+    check_columns(table, names, source or SAMPLE)
+    return table[list(names)].astype(float)
 
 
 def load_split(files: Mapping[str, Sequence[str]], experiment: Mapping[str, object],
@@ -330,7 +340,7 @@ def load_split(files: Mapping[str, Sequence[str]], experiment: Mapping[str, obje
     from galstar.training.data import ArraySource, Split, check_columns, finite_labels
     from galstar.training.weights import lds_weights
 
-    table = baseline_table(files["sample"], (TARGET,))
+    table = baseline_table(files, (TARGET,))
     features = list(experiment["features"])
     check_columns(table, ("object_id", "split", *features, TARGET), str(files["sample"][0]))
     rows = table[table["split"] == split].reset_index(drop=True)

@@ -184,7 +184,7 @@ def test_acquire_rules_on_the_live_archive_end_to_end(archive, tmp_path, fault_s
     assert len(mpajhu) == truth["expected_cut"].isin(["", "valid_mass_ssfr"]).sum()
     sweeps = (workdir / "resources" / "live" / "dr9_sweeps.txt").read_text().split()
     assert sweeps and all(Path(workdir, p).is_file() for p in sweeps)
-    shard = read_parquet(workdir / "results" / "catalog" / "shards" / "shard-000.parquet")
+    shard = read_parquet(workdir / "results/galaxies/catalog/shards/shard-000.parquet")
     manifest = read_parquet(workdir / target)
     assert manifest["object_id"].tolist() == shard["object_id"].tolist()  # none lost
     assert (manifest["status"] == "ok").all()

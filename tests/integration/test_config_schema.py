@@ -60,3 +60,12 @@ def test_bad_value_stops_the_run_naming_it(tmp_path):
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "mok" in out and "archive" in out
+
+
+def test_unknown_mock_option_stops_the_plan_before_any_job(tmp_path):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["mock"]["options"]["densty_per_deg2"] = 100
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "mock.options.densty_per_deg2" in result.stdout + result.stderr
+    assert "Job stats" not in result.stdout

@@ -8,6 +8,7 @@ import re
 
 from galstar import paths
 from galstar.methods import get_method
+from galstar.mock.settings import validate_options
 from galstar.training.experiments import merge
 
 
@@ -15,6 +16,8 @@ ARCHIVE = config["archive"]
 SHARDS = [f"shard-{i:03d}" for i in range(config["shards"])]
 MOCK_ROOT = config["mock"]["root"]
 RAW = paths.raw(ARCHIVE)
+# Checked before any job: a misspelt option must not cost the existing mock archive.
+validate_options(config["mock"].get("options"))
 # Methods built by rule all: config `methods:` (default: every method with a section).
 METHODS = config.get("methods") or [m for m in ("galeffnet", "sigma_sfr") if m in config]
 for _method in METHODS:

@@ -42,7 +42,7 @@ def plot_learning_curve(history: pd.DataFrame, path: str | os.PathLike, title: s
     best = (history[history["kept"].astype(bool)].iloc[0] if "kept" in history
             else history.loc[history["val_loss"].idxmin()])
     ax.axvline(best["epoch"], color="grey", ls=":", label=f"kept (epoch {int(best['epoch'])})")
-    ax.set(xlabel="epoch", ylabel="loss (MAE on scaled labels + L2)", title=title)
+    ax.set(xlabel="epoch", ylabel="loss (scaled labels, with the L2 penalty)", title=title)
     if "val_mae" in history:  # the fit without the L2 penalty
         ax.plot(history["epoch"], history["mae"], "o--", color="C0", alpha=0.5,
                 label="train MAE")

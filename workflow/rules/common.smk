@@ -18,7 +18,7 @@ MOCK_ROOT = config["mock"]["root"]
 RAW = paths.raw(ARCHIVE)
 # Checked before any job: a misspelt option must not cost the existing mock archive.
 validate_options(config["mock"].get("options"))
-# Methods built by rule all: config `methods:` (default: every method with a section).
+# Methods to build, from config `methods` (default: every method with a section).
 METHODS = config.get("methods") or [m for m in ("galeffnet", "sigma_sfr") if m in config]
 for _method in METHODS:
     if _method not in config:
@@ -87,10 +87,13 @@ def experiment_regex():
 
 
 def all_targets(wildcards):
-    """The final targets of the workflow, one group per stage."""
+    """The final targets of the workflow: one group per stage, then each method's."""
     targets = [paths.CROSSMATCH, paths.CUTFLOW, paths.SEPARATION_FIG]
     for fn in STAGE_TARGETS:
         targets.extend(fn())
+    for method in METHODS:
+        targets += method_targets(method)
+        targets += get_method(method).final_targets(EXPERIMENTS[method])
     return targets
 
 

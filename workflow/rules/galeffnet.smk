@@ -12,24 +12,6 @@ GALEFFNET_BASELINES = cfg("galeffnet", "baselines") if GALEFFNET else {}
 TABLE1_ROWS = model_names("galeffnet") if GALEFFNET else []
 
 
-def galeffnet_targets():
-    """The method's final outputs (rule all)."""
-    out = method_targets("galeffnet")
-    out += [paths.fill(paths.METHOD_TABLE, method="galeffnet", table=t)
-            for t in ("table1", "image_gain")]
-    for name in GALEFFNET:
-        out += [paths.fill(paths.FIGURE, method="galeffnet", name=name, figure=f)
-                for f in galeffnet.FIGURES]
-    kinds = {(e.get("ablation") or {}).get("kind") for e in GALEFFNET.values()} - {None}
-    out += [paths.fill(paths.METHOD_FIGURE, method="galeffnet", figure=f"ablation_{k}")
-            for k in sorted(kinds)]
-    return out
-
-
-if GALEFFNET:
-    STAGE_TARGETS.append(galeffnet_targets)
-
-
 rule galeffnet_breakdown:
     input:
         paths.fill(paths.PREDICTIONS, method="galeffnet", name="{experiment}"),

@@ -10,20 +10,6 @@ SIGMA_SFR_MODELS = model_names("sigma_sfr") if SIGMA_SFR else []
 SIGMA_SFR_EVALUATION = method_evaluation("sigma_sfr") if SIGMA_SFR else {}
 
 
-def sigma_sfr_targets():
-    """The method's final outputs (rule all)."""
-    out = method_targets("sigma_sfr")
-    out += [paths.fill(paths.METHOD_TABLE, method="sigma_sfr", table=t)
-            for t in ("results", "residual_bins")]
-    out += [paths.fill(paths.METHOD_FIGURE, method="sigma_sfr", figure=f)
-            for f in ("residuals", "pred_vs_true")]
-    return out
-
-
-if SIGMA_SFR:
-    STAGE_TARGETS.append(sigma_sfr_targets)
-
-
 rule sigma_sfr_sample:
     input:
         shard_paths(paths.CATALOG_SHARD),

@@ -24,7 +24,8 @@ from galstar.training.experiments import resolve_experiments
 
 __all__ = ["NAME", "TASKS", "CARRIED", "FIGURES", "ABLATION_ORDER", "experiments", "targets",
            "variant", "inputs", "load_split", "model_builder", "baseline_table",
-           "evaluate_extras", "summarise", "label_columns", "baseline_inputs"]
+           "evaluate_extras", "summarise", "label_columns", "baseline_inputs",
+           "final_targets"]
 
 NAME = "galeffnet"
 
@@ -253,3 +254,15 @@ def baseline_inputs(shards: Sequence[str]) -> dict[str, list[str]]:
     objects) and the cross-matched shards (their catalogue columns)."""
     return {"tables": [paths.fill(paths.PREPROCESS_TABLE, shard=s) for s in shards],
             "catalog": [paths.fill(paths.CATALOG_SHARD, shard=s) for s in shards]}
+
+
+def final_targets(found: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The method's own final outputs (``rule all``): Table 1, the image gain, each
+    experiment's figures and the ablation figures."""
+    out = [paths.fill(paths.METHOD_TABLE, method=NAME, table=t) for t in ("table1", "image_gain")]
+    for name in found:
+        out += [paths.fill(paths.FIGURE, method=NAME, name=name, figure=f) for f in FIGURES]
+    kinds = {(e.get("ablation") or {}).get("kind") for e in found.values()} - {None}
+    out += [paths.fill(paths.METHOD_FIGURE, method=NAME, figure=f"ablation_{k}")
+            for k in sorted(kinds)]
+    return out

@@ -25,7 +25,8 @@ __all__ = ["REJECT_REASONS", "RESULT_COLUMNS", "SFR_SENTINEL_MAX", "TARGET",
            "binned_residuals", "build_sample", "get_cosmology", "log_sigma_sfr",
            "low_mask", "results_table", "spread_ratio", "NAME", "SAMPLE", "experiments",
            "inputs", "load_split", "model_builder", "label_columns", "baseline_inputs",
-           "baseline_table", "baseline_features", "write_sample", "summarise"]
+           "baseline_table", "baseline_features", "write_sample", "summarise",
+           "final_targets"]
 
 TARGET = "log_sigma_sfr"
 #: Target-level reject reasons, in order of precedence (the first failing one is kept).
@@ -409,3 +410,12 @@ def summarise(predictions: Mapping[str, str | os.PathLike], settings: Mapping[st
                     .assign(experiment=name))
     write_csv(pd.concat(bins, ignore_index=True), bins_path)
     return table
+
+
+def final_targets(found: Mapping[str, object]) -> list[str]:
+    """The method's own final outputs (``rule all``): its results tables and figures."""
+    out = [paths.fill(paths.METHOD_TABLE, method=NAME, table=t)
+           for t in ("results", "residual_bins")]
+    out += [paths.fill(paths.METHOD_FIGURE, method=NAME, figure=f)
+            for f in ("residuals", "pred_vs_true")]
+    return out

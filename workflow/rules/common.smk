@@ -29,9 +29,16 @@ IMAGE_METHODS = {"galeffnet"}
 EXPERIMENTS = {m: get_method(m).experiments(config) for m in METHODS}
 
 
+# No wildcard spans a directory: results/<method>/metrics/<name>.csv must never match
+# results/<method>/metrics/<experiment>/table2.csv (remote jobs re-resolve their outputs).
 wildcard_constraints:
     shard=r"shard-\d{3,4}",
     method="|".join(METHODS) or "(?!)",
+    name=r"[^/]+",
+    baseline=r"[^/]+",
+    table=r"[^/]+",
+    figure=r"[^/]+",
+    variant=r"[^/]+",
 
 
 def cfg(*keys):

@@ -2,7 +2,9 @@
 
 A killed job must never leave a half-written file under its final name: Snakemake
 (and a human) would take it for a finished output. Everything is written to a
-temporary sibling first and renamed into place, which is atomic on POSIX.
+temporary sibling first and renamed into place, which is atomic on POSIX. The
+temporary file is given the mode a plain ``open()`` would give it under the process
+umask (``tempfile.mkstemp`` creates it 0600, and that mode would survive the rename).
 """
 
 from __future__ import annotations
@@ -18,7 +20,48 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["atomic_path", "write_parquet", "read_parquet", "save_npy", "load_npy"]
+__all__ = ["atomic_path", "current_umask", "new_file_mode", "write_parquet", "read_parquet",
+           "save_npy", "load_npy"]
+
+
+def _umask_by_setting() -> int:
+    """The umask by setting it and putting it back (not thread-safe: see current_umask)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import, normally before any thread of ours writes files, for systems
+# without /proc (macOS); under the import lock no other import runs in between.
+_IMPORT_UMASK = _umask_by_setting()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows.
+
+    ``os.umask`` can only be read by setting it, and the umask is process-wide: a file
+    created by another thread between the two calls would get the temporary value.
+    Linux (>= 4.7) reports it in ``/proc/self/status``, which is read instead; elsewhere
+    the umask seen when this module was imported is returned.
+
+    Returns
+    -------
+    int
+        The umask bits (e.g. ``0o022``).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _IMPORT_UMASK
+
+
+def new_file_mode() -> int:
+    """Permission bits ``open(path, "w")`` gives a new file now (``0o666 & ~umask``)."""
+    return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -36,7 +79,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     Yields
     ------
     pathlib.Path
-        Where the caller writes. Removed if the block raises.
+        Where the caller writes, an empty file with the mode of :func:`new_file_mode`
+        (so the final file has the permissions a plain ``open()`` gives). Removed if the
+        block raises.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,9 +89,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
         dir=path.parent,
     )
-    os.close(fd)
     tmp_path = Path(tmp)
     try:
+        try:
+            os.fchmod(fd, new_file_mode())
+        finally:
+            os.close(fd)
         yield tmp_path
         os.replace(tmp_path, path)
     except BaseException:

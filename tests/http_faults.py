@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
+from skyserver_schema import SCHEMA_CSV, skyserver_columns
 
 FAULT_KINDS = ("500", "429", "timeout", "truncated", "truncated_nolength", "html")
 HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Service busy</title></head>"
@@ -156,17 +157,22 @@ def mock_cutout_service(root: str | Path) -> Callable[[dict], bytes]:
 
 
 _SPECOBJ_SN = re.compile(r"^sn_median_([ugriz])$")
-_INFO = {"specObjID", "plateid", "mjd", "fiberid", "ra", "dec", "primtarget", "sectarget",
-         "targettype", "spectrotype", "subclass", "z", "z_err", "z_warning", "v_disp",
-         "v_disp_err", "sn_median", "e_bv_sfd", "release", "reliable"}
 
 
 def skyserver_database(galspec_fits: str | Path) -> sqlite3.Connection:
     """SQLite tables ``galSpecInfo``, ``galSpecExtra``, ``SpecObjAll`` from a galSpec FITS.
 
-    Columns are split as on SkyServer: the galSpecInfo columns, the per-band median S/N
-    as ``SpecObjAll.snMedian_<band>``, and everything else in galSpecExtra.
+    Columns are split as on SkyServer (``fixtures/skyserver_schema.csv``): the per-band
+    median S/N as ``SpecObjAll.snMedian_<band>``, the others in the table the schema puts
+    them in, so a query for a column SkyServer lacks fails here too.
+
+    Raises
+    ------
+    ValueError
+        If the FITS has a column that no SkyServer table has (the mock would hide a
+        mismatch with the live query).
     """
+    schema = skyserver_columns()
     with fits.open(galspec_fits) as hdul:
         data = hdul[1].data
         columns = {}
@@ -188,12 +194,13 @@ def skyserver_database(galspec_fits: str | Path) -> sqlite3.Connection:
         if sn:
             tables["SpecObjAll"].append(name)
             renamed[name] = f"snMedian_{sn.group(1)}"
-        elif name in _INFO:
-            tables["galSpecInfo"].append(name)
-            renamed[name] = name
-        else:
-            tables["galSpecExtra"].append(name)
-            renamed[name] = name
+            continue
+        owner = [t for t in ("galSpecInfo", "galSpecExtra") if name in schema[t]]
+        if not owner:
+            raise ValueError(f"{galspec_fits}: column {name} is in no SkyServer table "
+                             f"({SCHEMA_CSV.name})")
+        tables[owner[0]].append(name)
+        renamed[name] = name
     n = len(columns["specObjID"])
     for table, names in tables.items():
         db.execute(f"CREATE TABLE {table} ({', '.join(renamed[c] for c in names)})")

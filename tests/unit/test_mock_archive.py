@@ -27,7 +27,7 @@ GALSPEC_COLUMNS = (
      "sn_median_g", "sn_median_r", "sn_median_i", "sn_median_z", "e_bv_sfd", "release",
      "reliable", "bptclass"]
     + [f"{q}_{k}_{s}" for q in ("lgm", "sfr", "specsfr") for k in ("tot", "fib")
-       for s in ("p2p5", "p16", "p50", "p84", "p97p5", "avg", "mode", "entropy")]
+       for s in ("p2p5", "p16", "p50", "p84", "p97p5") + (() if q == "lgm" else ("entropy",))]
 )
 SWEEP_COLUMNS = (
     ["RELEASE", "BRICKID", "BRICKNAME", "OBJID", "TYPE", "RA", "DEC", "SHAPE_R", "SHAPE_E1",

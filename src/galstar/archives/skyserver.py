@@ -58,12 +58,14 @@ INFO_COLUMNS: tuple[str, ...] = (
 #: Per-band median S/N comes from SpecObjAll (``snMedian_r``), renamed ``sn_median_r``.
 SPECOBJ_SN_COLUMNS: dict[str, str] = {f"sn_median_{b}": f"snMedian_{b}" for b in "ugriz"}
 _PERCENTILES = ("p2p5", "p16", "p50", "p84", "p97p5")
-#: galSpecExtra columns kept: BPT class and the mass / SFR / sSFR PDF summaries.
+#: galSpecExtra columns kept: BPT class and the mass / SFR / sSFR PDF summaries. SkyServer
+#: has percentiles for all three and an entropy for SFR and sSFR only; the PDFs' AVG and
+#: MODE are in the MPA-JHU DR7 flat files, not in galSpecExtra.
 EXTRA_COLUMNS: tuple[str, ...] = ("bptclass",) + tuple(
     f"{q}_{a}_{s}"
     for q in ("lgm", "sfr", "specsfr")
     for a in ("tot", "fib")
-    for s in _PERCENTILES + (() if q == "lgm" else ("avg", "mode", "entropy"))
+    for s in _PERCENTILES + (() if q == "lgm" else ("entropy",))
 )
 #: Columns of ``mpajhu.parquet``, in order.
 MPAJHU_COLUMNS: tuple[str, ...] = INFO_COLUMNS + tuple(SPECOBJ_SN_COLUMNS) + EXTRA_COLUMNS

@@ -223,8 +223,9 @@ def mpajhu_rows(
          "sn_median_g", "sn_median_r", "sn_median_i", "sn_median_z", "e_bv_sfd", "release",
          "reliable", "bptclass"]
         + [f"{q}_{k}_{stat}" for q in ("lgm", "sfr", "specsfr") for k in ("tot", "fib")
-           for stat in ("p2p5", "p16", "p50", "p84", "p97p5", "avg", "mode", "entropy")]
-    )
+           for stat in ("p2p5", "p16", "p50", "p84", "p97p5")
+           + (() if q == "lgm" else ("entropy",))]
+    )  # exactly what the live query returns (galSpecExtra has no _avg, _mode, lgm entropy)
     galspec = allrows[columns].copy()
     truth_rows = allrows[["specObjID", "source_id", "galaxy_id", "kind", "expected_cut",
                           "injected", "sn_median_r"]].copy()

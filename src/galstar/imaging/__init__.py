@@ -5,7 +5,7 @@ Public API::
     from galstar.imaging import preprocess_cutout, PreprocessConfig
     result = preprocess_cutout(cube, config)   # cube: (3, 152, 152) grz nanomaggies
     result.image, result.mask, result.ellipse, result.radius_px, result.blended,
-    result.reject_reason
+    result.reject_reason, result.reject_detail
     # with the target's DR9 neighbours (a table, galstar.catalog.neighbours): the
     # catalogue blend pass runs too
     result = preprocess_cutout(cube, config, neighbours=table)

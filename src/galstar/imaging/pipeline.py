@@ -58,6 +58,9 @@ from galstar.imaging.threshold import isodata_threshold
 
 __all__ = [
     "REJECT_REASONS",
+    "BAD_PIXEL_CAUSES",
+    "CUBE_BANDS",
+    "bad_pixel_detail",
     "PreprocessConfig",
     "PreprocessResult",
     "detection_image",
@@ -70,6 +73,12 @@ REJECT_REASONS: tuple[str, ...] = (
     "bad_pixels", "no_center_source", "blended_photutils", "blended_connectivity",
     "blended_asymmetry", "blended_catalog", "too_large",
 )
+#: Causes of ``bad_pixels`` (``reject_detail`` is ``<cause>:<where>``), in check order.
+BAD_PIXEL_CAUSES: tuple[str, ...] = (
+    "bad_shape", "not_numeric", "nonfinite_pixels", "zero_band", "smaller_than_crop",
+)
+#: Band order of the cutout cube (``viewer_rgb``'s default), for naming bands in details.
+CUBE_BANDS = "grz"
 
 
 def _check_keys(values: Mapping[str, Any], cls: type, section: str) -> None:
@@ -176,6 +185,8 @@ class PreprocessResult:
         A blend pass fired (with the asymmetry pass on, only when it confirms).
     reject_reason : str or None
         None when kept, else one of ``REJECT_REASONS``.
+    reject_detail : str
+        The cause behind ``bad_pixels`` (:func:`bad_pixel_detail`); "" otherwise.
     threshold : float
         Isodata threshold of the greyscale (NaN for bad pixels).
     n_sources : int
@@ -202,6 +213,7 @@ class PreprocessResult:
     radius_px: float
     blended: bool
     reject_reason: str | None
+    reject_detail: str = ""
     threshold: float = math.nan
     n_sources: int = -1
     n_regions: int = -1
@@ -241,17 +253,40 @@ def detection_image(cube: np.ndarray, config: PreprocessConfig
     return rgb, smooth(rgb_to_grey(rgb), config.smooth_fwhm_px)
 
 
-def _bad_pixel_problem(cube: Any) -> str | None:
-    """Why ``cube`` cannot be processed, or None."""
+def bad_pixel_detail(cube: Any, crop: int) -> str | None:
+    """Why ``cube`` cannot be processed (the ``bad_pixels`` cause), or None.
+
+    Parameters
+    ----------
+    cube : array_like
+        The cutout, expected (3, N, N) numeric in :data:`CUBE_BANDS` order.
+    crop : int
+        The central crop [px]; a smaller cutout cannot be cropped.
+
+    Returns
+    -------
+    str or None
+        The first failing check, as ``<cause>:<where>`` (causes in
+        :data:`BAD_PIXEL_CAUSES`): ``bad_shape:<d0>x<d1>...`` (not (3, N, N)),
+        ``not_numeric:<dtype>``, ``nonfinite_pixels:<bands>`` (every band holding a NaN
+        or inf, e.g. ``nonfinite_pixels:gz``), ``zero_band:<bands>`` (bands that are 0
+        everywhere), ``smaller_than_crop:<h>x<w><<crop>`` (e.g.
+        ``smaller_than_crop:40x40<64``); None when the cube is usable.
+    """
     arr = np.asarray(cube)
     if arr.ndim != 3 or arr.shape[0] != 3 or arr.shape[1] != arr.shape[2]:
-        return f"shape {arr.shape} is not (3, N, N)"
-    if not np.issubdtype(arr.dtype, np.number):
-        return f"dtype {arr.dtype} is not numeric"
-    if not np.all(np.isfinite(arr)):
-        return "non-finite pixels"
-    if np.any(np.all(arr.reshape(3, -1) == 0, axis=1)):
-        return "an all-zero band"
+        return "bad_shape:" + ("x".join(str(d) for d in arr.shape) or "scalar")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        return f"not_numeric:{arr.dtype}"
+    per_band = arr.reshape(3, -1)
+    nonfinite = ~np.isfinite(per_band).all(axis=1)
+    if nonfinite.any():
+        return "nonfinite_pixels:" + "".join(np.array(list(CUBE_BANDS))[nonfinite])
+    zero = (per_band == 0).all(axis=1)
+    if zero.any():
+        return "zero_band:" + "".join(np.array(list(CUBE_BANDS))[zero])
+    if arr.shape[1] < crop:
+        return f"smaller_than_crop:{arr.shape[1]}x{arr.shape[2]}<{int(crop)}"
     return None
 
 
@@ -406,13 +441,11 @@ def preprocess_cutout(
     """
     if not isinstance(config, PreprocessConfig):
         config = PreprocessConfig.from_mapping(config)
-    problem = _bad_pixel_problem(cube)
-    if problem is None and np.asarray(cube).shape[1] < config.crop:
-        problem = f"cutout smaller than the {config.crop} px crop"
+    problem = bad_pixel_detail(cube, config.crop)
     if problem is not None:
         shape = np.asarray(cube).shape[1:] if np.ndim(cube) == 3 else (0, 0)
         result = PreprocessResult(None, np.zeros(shape[:2], bool), None, math.nan, False,
-                                  "bad_pixels")
+                                  "bad_pixels", reject_detail=problem)
         if keep_steps:
             result.steps = {"problem": problem}
         return result

@@ -33,7 +33,18 @@ _ELLIPSE_COLUMNS = ("ellipse_x", "ellipse_y", "ellipse_a", "ellipse_b", "ellipse
 
 
 class CutoutReadError(ValueError):
-    """A cached cutout file that cannot be read as a FITS image."""
+    """A cached cutout file that cannot be read as a FITS image.
+
+    Attributes
+    ----------
+    detail : str
+        The cause, for the table's ``reject_detail``: ``missing_file``, ``not_fits``
+        (the file is not readable FITS) or ``no_image`` (empty primary HDU).
+    """
+
+    def __init__(self, message: str, detail: str = "not_fits") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 def read_cutout(path: str | os.PathLike) -> np.ndarray:
@@ -58,10 +69,12 @@ def read_cutout(path: str | os.PathLike) -> np.ndarray:
         with fits.open(path, memmap=False) as hdul:
             data = hdul[0].data
             if data is None:
-                raise CutoutReadError(f"{path}: primary HDU holds no image")
+                raise CutoutReadError(f"{path}: primary HDU holds no image", "no_image")
             return np.asarray(data, dtype=np.float32)
     except CutoutReadError:
         raise
+    except FileNotFoundError as err:
+        raise CutoutReadError(f"{path}: {err}", "missing_file") from err
     except (OSError, ValueError, TypeError, IndexError) as err:
         raise CutoutReadError(f"{path}: {err}") from err
 
@@ -74,14 +87,15 @@ def _process_one(path: str, config: PreprocessConfig, neighbours: Any = None
         log.warning("unreadable cutout: %s", err)
         row = dict.fromkeys(_ELLIPSE_COLUMNS, math.nan)
         row.update(radius_px=math.nan, blended=False, reject_reason="unreadable_cutout",
-                   threshold=math.nan, n_sources=-1, n_regions=-1,
+                   reject_detail=err.detail, threshold=math.nan, n_sources=-1, n_regions=-1,
                    catalog_contamination=math.nan)
         return row, None
     result = preprocess_cutout(cube, config, neighbours=neighbours)
     row = (result.ellipse.as_dict() if result.ellipse is not None
            else dict.fromkeys(_ELLIPSE_COLUMNS, math.nan))
     row.update(radius_px=result.radius_px, blended=result.blended,
-               reject_reason=result.reject_reason, threshold=result.threshold,
+               reject_reason=result.reject_reason, reject_detail=result.reject_detail,
+               threshold=result.threshold,
                n_sources=result.n_sources, n_regions=result.n_regions,
                catalog_contamination=result.catalog_contamination)
     return row, result.image
@@ -187,7 +201,8 @@ def preprocess_shard(
     -------
     (pandas.DataFrame, numpy.ndarray)
         The table, in catalogue order (object_id, carried columns, ellipse_*,
-        radius_px, radius_arcsec, blended, reject_reason, kept, row, diagnostics),
+        radius_px, radius_arcsec, blended, reject_reason, reject_detail (the cause of
+        ``bad_pixels`` or ``unreadable_cutout``, "" otherwise), kept, row, diagnostics),
         and the (n_kept, crop, crop, 3) float32 tensor whose row i is the object with
         ``row == i``. Download failures keep the manifest's reason (``download_failed``
         if it gave none); catalogue objects absent from the manifest get
@@ -214,6 +229,7 @@ def preprocess_shard(
     status = man["status"].reindex(table["object_id"]).to_numpy()
     ok = in_manifest & (status == "ok")
     reasons = pd.Series([None] * len(table), dtype=object)
+    details = np.full(len(table), "", dtype=object)
     reasons[~in_manifest] = "missing_cutout"
     if "reject_reason" in man.columns:
         man_reason = man["reject_reason"].reindex(table["object_id"]).to_numpy(dtype=object)
@@ -247,6 +263,7 @@ def preprocess_shard(
             cols[key][i] = fields_[key]
         blended[i] = fields_["blended"]
         reasons[i] = fields_["reject_reason"]
+        details[i] = fields_["reject_detail"]
         if image is not None:
             rows[i] = len(images)
             images.append(image)
@@ -255,6 +272,7 @@ def preprocess_shard(
     table["radius_arcsec"] = table["radius_px"] * config.pixscale
     table["blended"] = blended
     table["reject_reason"] = reasons.to_numpy(dtype=object)
+    table["reject_detail"] = details
     table["kept"] = rows >= 0
     table["row"] = rows
     crop = config.crop
@@ -262,4 +280,8 @@ def preprocess_shard(
               else np.zeros((0, crop, crop, 3), dtype=np.float32))
     counts = table["reject_reason"].fillna("kept").value_counts().to_dict()
     log.info("preprocessed %d objects: %s", len(table), counts)
+    causes = table.loc[table["reject_detail"] != "", ["reject_reason", "reject_detail"]]
+    if len(causes):
+        by_cause = (causes["reject_reason"] + " " + causes["reject_detail"]).value_counts()
+        log.info("reject causes: %s", by_cause.to_dict())
     return table, tensor

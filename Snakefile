@@ -4,6 +4,8 @@
 
 from snakemake.utils import min_version, validate
 
+from galstar.config_checks import check_config
+
 min_version("9.0")
 
 
@@ -11,6 +13,9 @@ configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+# Cross-field checks (crop vs cutout, ordered ranges and bins, weights, mock options,
+# each method's merged experiments): a bad value stops the plan before any job.
+check_config(config)
 
 
 include: "workflow/rules/common.smk"

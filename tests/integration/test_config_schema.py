@@ -69,3 +69,22 @@ def test_unknown_mock_option_stops_the_plan_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "mock.options.densty_per_deg2" in result.stdout + result.stderr
     assert "Job stats" not in result.stdout
+
+
+@pytest.mark.parametrize("section, key, value, named", [
+    (("galaxies", "preprocess"), "crop", 200, "galaxies.preprocess.crop"),
+    (("galeffnet", "experiments", "galeffnet"), "weights", "imagnet",
+     "galeffnet.experiments.galeffnet.weights"),
+])
+def test_cross_field_value_stops_the_plan_before_any_job(tmp_path, section, key, value, named):
+    """Values the schema accepts but the workflow cannot run with (galstar.config_checks;
+    each check is tested alone in tests/unit/test_config_checks.py)."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    node = config
+    for part in section:
+        node = node[part]
+    node[key] = value
+    result = _dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
+    assert "Job stats" not in result.stdout

@@ -7,8 +7,8 @@ import copy
 import re
 
 from galstar import paths
+from galstar.config_checks import selected_methods
 from galstar.methods import get_method
-from galstar.mock.settings import validate_options
 from galstar.training.experiments import merge
 
 
@@ -16,13 +16,9 @@ ARCHIVE = config["archive"]
 SHARDS = [f"shard-{i:03d}" for i in range(config["shards"])]
 MOCK_ROOT = config["mock"]["root"]
 RAW = paths.raw(ARCHIVE)
-# Checked before any job: a misspelt option must not cost the existing mock archive.
-validate_options(config["mock"].get("options"))
-# Methods to build, from config `methods` (default: every method with a section).
-METHODS = config.get("methods") or [m for m in ("galeffnet", "sigma_sfr") if m in config]
-for _method in METHODS:
-    if _method not in config:
-        raise ValueError(f"config methods: '{_method}' is listed but has no '{_method}:' section")
+# Methods to build, from config `methods` (default: every method with a section); the
+# Snakefile's check_config has checked the config, mock.options included.
+METHODS = selected_methods(config)
 # Methods that read the galaxy cutouts (the others need only the cross-matched catalogue).
 IMAGE_METHODS = {"galeffnet"}
 # Method -> experiment name -> resolved settings (defaults merged, ablations expanded).

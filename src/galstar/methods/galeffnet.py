@@ -10,6 +10,7 @@ build or run models.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from galstar.training.experiments import resolve_experiments
 __all__ = ["NAME", "TASKS", "CARRIED", "FIGURES", "ABLATION_ORDER", "experiments", "targets",
            "variant", "inputs", "load_split", "model_builder", "baseline_table",
            "evaluate_extras", "summarise", "label_columns", "baseline_inputs",
-           "final_targets"]
+           "final_targets", "config_problems"]
 
 NAME = "galeffnet"
 
@@ -45,6 +46,8 @@ FIGURES = ("pred_vs_ref", "distributions", "uncertainty", "by_size", "by_redshif
 ABLATION_ORDER = {"bands": ["g", "r", "z", "gr", "gz", "rz", "grz"],
                   "resolution": [8, 16, 32, 64]}
 
+#: Named ``weights`` values; any other is the path of a keras backbone weights file.
+WEIGHTS = ("imagenet", "none")
 REQUIRED = ("task", "backbone", "weights", "bands", "resolution", "epochs", "batch_size",
             "learning_rate", "dropout")
 _BANDS = re.compile(r"^(?=.)g?r?z?$")  # a non-empty subset of g, r, z, in that order
@@ -76,6 +79,32 @@ def _check(name: str, exp: Mapping[str, Any]) -> None:
     for key in ("resolution", "epochs", "batch_size"):
         if not isinstance(exp[key], int) or exp[key] < 1:
             raise ValueError(f"{where}.{key}: expected a positive integer, got {exp[key]!r}")
+    _check_weights(where, exp["weights"])
+
+
+def _check_weights(where: str, weights: Any) -> None:
+    """``weights`` is imagenet, none or an existing file: a misspelt name (``imagnet``)
+    would otherwise be taken for a path and fail only when training starts."""
+    value = str(weights)
+    if value.lower() in WEIGHTS or os.path.isfile(os.path.expanduser(value)):
+        return
+    close = difflib.get_close_matches(value.lower(), WEIGHTS, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise ValueError(f"{where}.weights: '{value}' is neither 'imagenet', 'none' nor an "
+                     f"existing keras weights file (a path relative to the working "
+                     f"directory){hint}")
+
+
+def config_problems(config: Mapping[str, Any]) -> list[str]:
+    """Constraints between the experiments and the shared config: an experiment's
+    ``resolution`` must not exceed the preprocessing crop (a variant is made by
+    resampling the crop; upsampling would add no detail)."""
+    crop = ((config.get("galaxies") or {}).get("preprocess") or {}).get("crop")
+    if not isinstance(crop, int):
+        return []
+    return [f"galeffnet.experiments.{name}.resolution: {exp['resolution']} px exceeds "
+            f"galaxies.preprocess.crop ({crop} px); the images would be upsampled"
+            for name, exp in experiments(config).items() if exp["resolution"] > crop]
 
 
 def experiments(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -26,7 +26,7 @@ __all__ = ["REJECT_REASONS", "RESULT_COLUMNS", "SFR_SENTINEL_MAX", "TARGET",
            "low_mask", "results_table", "spread_ratio", "NAME", "SAMPLE", "experiments",
            "inputs", "load_split", "model_builder", "label_columns", "baseline_inputs",
            "baseline_table", "baseline_features", "write_sample", "summarise",
-           "final_targets"]
+           "final_targets", "config_problems"]
 
 TARGET = "log_sigma_sfr"
 #: Target-level reject reasons, in order of precedence (the first failing one is kept).
@@ -296,6 +296,20 @@ def experiments(config: Mapping[str, object]) -> dict[str, dict[str, object]]:
             raise ValueError(f"config sigma_sfr.experiments.{name}: missing keys {missing}")
         exp["features"] = features  # the input sequence: a change retrains every model
     return found
+
+
+def config_problems(config: Mapping[str, object]) -> list[str]:
+    """Cross-field constraints: a baseline reads its features from the sample, which
+    holds only ``sigma_sfr.features``."""
+    section = config.get(NAME) or {}
+    features = set(section.get("features") or [])
+    problems = []
+    for name, baseline in (section.get("baselines") or {}).items():
+        missing = [f for f in (baseline or {}).get("features") or [] if f not in features]
+        if missing:
+            problems.append(f"sigma_sfr.baselines.{name}.features: {missing} not in "
+                            f"sigma_sfr.features (the sample holds only those)")
+    return problems
 
 
 def label_columns(found: Mapping[str, object] | None = None) -> tuple[str, ...]:

@@ -112,9 +112,10 @@ class MockSettings:
         settings = cls(**opts)
         lo, hi = settings.psf_fwhm_range_arcsec
         if not 0 < lo <= hi:
-            raise ValueError(f"mock option psf_fwhm_range_arcsec must be 0 < lo <= hi: {lo, hi}")
+            raise ValueError("mock.options.psf_fwhm_range_arcsec: must be 0 < lo <= hi, "
+                             f"got {lo, hi}")
         if set(settings.depth_mag) != {"g", "r", "z"}:
-            raise ValueError(f"mock option depth_mag needs g, r, z: {settings.depth_mag}")
+            raise ValueError(f"mock.options.depth_mag: needs g, r, z, got {settings.depth_mag}")
         return settings
 
     def pixel_sigma(self) -> dict[str, float]:

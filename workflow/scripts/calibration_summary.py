@@ -1,8 +1,9 @@
 """Snakemake adapter: every model's interval coverage in one table (methods compared)."""
 
-from galstar.evaluation.calibration import summary_table
-from galstar.evaluation.evaluate import write_csv
-from galstar.logs import log_to_file
+from galstar.logs import rule_log
 
-log_to_file(snakemake.log[0])  # noqa: F821
-write_csv(summary_table(dict(snakemake.input.items())), snakemake.output[0])  # noqa: F821
+with rule_log(snakemake):  # noqa: F821  (imports inside: their errors go to the log too)
+    from galstar.evaluation.calibration import summary_table
+    from galstar.evaluation.evaluate import write_csv
+
+    write_csv(summary_table(dict(snakemake.input.items())), snakemake.output[0])  # noqa: F821

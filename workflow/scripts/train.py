@@ -1,15 +1,16 @@
 """Snakemake adapter: train one experiment of one method (galstar.methods.run)."""
 
-from galstar.logs import log_to_file
-from galstar.methods.run import train_experiment
+from galstar.logs import rule_log
 
-log_to_file(snakemake.log[0])  # noqa: F821
-out = snakemake.output  # noqa: F821
-train_experiment(
-    snakemake.wildcards.method,  # noqa: F821
-    {k: list(v) for k, v in snakemake.input.items()},  # noqa: F821
-    snakemake.params.experiment,  # noqa: F821
-    seed=snakemake.params.seed,  # noqa: F821
-    outputs={"model_path": out.model, "scaler_path": out.scaler,
-             "history_path": out.history, "config_path": out.config},
-)
+with rule_log(snakemake):  # noqa: F821  (imports inside: their errors go to the log too)
+    from galstar.methods.run import train_experiment
+
+    out = snakemake.output  # noqa: F821
+    train_experiment(
+        snakemake.wildcards.method,  # noqa: F821
+        {k: list(v) for k, v in snakemake.input.items()},  # noqa: F821
+        snakemake.params.experiment,  # noqa: F821
+        seed=snakemake.params.seed,  # noqa: F821
+        outputs={"model_path": out.model, "scaler_path": out.scaler,
+                 "history_path": out.history, "config_path": out.config},
+    )

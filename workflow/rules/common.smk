@@ -90,14 +90,22 @@ def experiment_regex():
 
 
 def all_targets(wildcards):
-    """The final targets of the workflow: one group per stage, then each method's."""
-    targets = [paths.CROSSMATCH, paths.CUTFLOW, paths.SEPARATION_FIG]
+    """The final targets of the workflow: one group per stage, then each method's.
+
+    Products that later files derive from (the raw tables, the catalogue shards, each
+    method's inputs, models and predictions) are targets too: Snakemake removes a job's
+    outputs when it starts, and an interrupted job (a killed ``--forcerun train``) must
+    not leave a missing model behind outputs that still satisfy ``rule all``.
+    """
+    targets = [f"{RAW}/mpajhu.parquet", f"{RAW}/dr9_sweeps.txt", paths.CROSSMATCH,
+               paths.CUTFLOW, paths.CATALOG_REJECTS, *shard_paths(paths.CATALOG_SHARD),
+               paths.SEPARATION_FIG]
     for fn in STAGE_TARGETS:
         targets.extend(fn())
     for method in METHODS:
         targets += method_targets(method)
         targets += get_method(method).final_targets(EXPERIMENTS[method])
-    return targets
+    return list(dict.fromkeys(targets))  # in order, once each
 
 
 # Each stage's rule file appends a function returning its final targets.
@@ -133,10 +141,19 @@ def calibration_inputs(wildcards):
 
 
 def method_targets(method):
-    """The generic final targets of ``method``: metrics, calibration, learning curves."""
+    """The generic targets of ``method``: each model's predictions, metrics and
+    calibration; each experiment's inputs, model files and learning curve; the
+    baselines' inputs (see all_targets: why intermediate products are targets)."""
+    method_module = get_method(method)
     out = []
     for name in model_names(method):
-        out += [paths.fill(p, method=method, name=name) for p in (paths.METRICS, paths.CALIBRATION)]
-    for name in EXPERIMENTS[method]:
-        out.append(paths.fill(paths.LEARNING_CURVE, method=method, experiment=name))
+        out += [paths.fill(p, method=method, name=name)
+                for p in (paths.PREDICTIONS, paths.METRICS, paths.CALIBRATION)]
+    if config[method].get("baselines"):
+        out += [f for files in method_module.baseline_inputs(SHARDS).values() for f in files]
+    for name, exp in EXPERIMENTS[method].items():
+        out += [f for files in method_module.inputs(exp, SHARDS).values() for f in files]
+        out += [paths.fill(p, method=method, experiment=name)
+                for p in (paths.MODEL, paths.SCALER, paths.HISTORY, paths.MODEL_CONFIG,
+                          paths.LEARNING_CURVE)]
     return out

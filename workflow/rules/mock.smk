@@ -29,8 +29,8 @@ rule simulate_mock_archive:
         "../scripts/simulate_mock_archive.py"
 
 
-if ARCHIVE == "mock":
-    STAGE_TARGETS.append(lambda: [paths.MOCK_OVERVIEW])
+if ARCHIVE == "mock":  # the archive's files too: a killed rebuild must not go unnoticed
+    STAGE_TARGETS.append(lambda: [*rules.simulate_mock_archive.output, paths.MOCK_OVERVIEW])
 
 
 rule plot_mock_overview:

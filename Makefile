@@ -39,7 +39,7 @@ demo: setup
 
 test: setup
 	bash tests/slurm/install.sh
-	$(BIN)/python -m pytest -q --timeout=1800
+	$(BIN)/python -m pytest -q --timeout=1800 --durations=25
 	$(BIN)/lint-imports
 	$(BIN)/snakemake --lint
 
@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python bench/bench_preprocess.py --config config/config.yaml \
 		--out results/benchmarks/preprocess_demo.json
 	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_plan.py
 
 report: setup
 	$(BIN)/snakemake --cores 1 --report results/report.html

@@ -210,6 +210,29 @@ PartitionName={GPU_PARTITION} Nodes={NODE} MaxTime=INFINITE State=UP
     return conf, munge_socket
 
 
+def _left_by_killed_test(link: Path) -> bool:
+    """Whether ``link`` is a test cluster's config link whose controller no longer runs.
+
+    A killed test run leaves the link behind, pointing at its pytest tmp directory (which
+    pytest keeps for a few runs): without this check every later run would skip.
+    """
+    if not link.exists():
+        return True
+    conf = link / "slurm.conf"
+    try:
+        text = conf.read_text()
+    except OSError:
+        return False
+    if "ClusterName=galstar-test" not in text:
+        return False  # a real configless node's config: never touch it
+    pid_file = link.resolve().parent / "run" / "slurmctld.pid"
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return True  # no pid file, or no such process
+    return False
+
+
 @contextlib.contextmanager
 def node_config_link(etc: Path) -> Iterator[None]:
     """Expose ``etc`` at /run/slurm/conf for the duration, as a configless node does.
@@ -222,8 +245,8 @@ def node_config_link(etc: Path) -> Iterator[None]:
     if SYSTEM_CONF.exists():
         pytest.skip(f"{SYSTEM_CONF} exists: job steps (srun) would read that cluster's config, "
                     "not the test cluster's")
-    if CONFIGLESS_DIR.is_symlink() and not CONFIGLESS_DIR.exists():
-        CONFIGLESS_DIR.unlink()  # left by a test run that was killed
+    if CONFIGLESS_DIR.is_symlink() and _left_by_killed_test(CONFIGLESS_DIR):
+        CONFIGLESS_DIR.unlink()
     if CONFIGLESS_DIR.exists() or CONFIGLESS_DIR.is_symlink():
         pytest.skip(f"{CONFIGLESS_DIR} exists (a configless slurmd runs here?): job steps "
                     "would read that config, not the test cluster's")

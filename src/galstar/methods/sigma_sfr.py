@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import astropy.cosmology
 import numpy as np
 import pandas as pd
 from astropy import units as u
@@ -20,6 +20,9 @@ from galstar import paths
 from galstar.evaluation.metrics import regression_metrics
 from galstar.features.photometry import feature_reject_reason, feature_table
 from galstar.training.experiments import resolve_experiments
+
+if TYPE_CHECKING:  # astropy.cosmology costs seconds to import; the DAG never needs it
+    import astropy.cosmology
 
 __all__ = ["REJECT_REASONS", "RESULT_COLUMNS", "SFR_SENTINEL_MAX", "TARGET",
            "binned_residuals", "build_sample", "get_cosmology", "log_sigma_sfr",
@@ -41,6 +44,8 @@ TARGET_LABEL = r"$\log\,\Sigma_{\rm SFR}$ [M$_\odot$ yr$^{-1}$ kpc$^{-2}$]"
 
 def get_cosmology(cosmology: str | astropy.cosmology.Cosmology) -> astropy.cosmology.Cosmology:
     """An astropy realization by name (config ``sigma_sfr.cosmology``) or the instance given."""
+    import astropy.cosmology
+
     if isinstance(cosmology, astropy.cosmology.Cosmology):
         return cosmology
     available = astropy.cosmology.realizations.available

@@ -53,8 +53,11 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
     -------
     pandas.DataFrame
         epoch, loss, val_loss, mae, val_mae (scaled units, without the L2 penalty),
-        kept (the epoch whose weights the model holds), learning_rate, seconds and (if
-        ``n_train``) images_per_s (objects per second).
+        kept (the epoch whose weights the model holds), learning_rate, seconds (the
+        whole epoch) and (if ``n_train``) images_per_s (objects per second of the
+        epoch's training steps, validation excluded). With ``n_train``,
+        ``frame.attrs["images_per_s"]`` is the run's training throughput without its
+        first, graph-tracing step (:meth:`EpochTimer.steady_rate`).
     """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=loss or keras.losses.MeanAbsoluteError(),
@@ -75,7 +78,11 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
     frame["learning_rate"] = timer.learning_rate[: len(frame)]
     frame["seconds"] = timer.seconds[: len(frame)]
     if n_train:
-        frame["images_per_s"] = n_train / frame["seconds"]
+        train_seconds = np.asarray(timer.train_seconds[: len(frame)], dtype=float)
+        with np.errstate(divide="ignore"):
+            frame["images_per_s"] = np.where(train_seconds > 0, n_train / train_seconds,
+                                             np.nan)
+        frame.attrs["images_per_s"] = timer.steady_rate(n_train)
     return frame
 
 
@@ -178,15 +185,15 @@ def train_model(
         "n_train": len(train), "n_val": len(val), **plain(dict(run_info or {})),
         "epochs_run": len(history), "best_epoch": int(history["epoch"][best]),
         "best_val_loss": float(history["val_loss"][best]),
-        "train_images_per_s": float(np.median(history["images_per_s"])),
+        "train_images_per_s": float(history.attrs["images_per_s"]),
         **kept,
     }
     with atomic_path(config_path) as tmp:
         tmp.write_text(yaml.safe_dump({"experiment": plain(experiment), "run": summary},
                                       sort_keys=False))
-    log.info("experiment %s: %d epochs, best val_loss %.4f at epoch %d, %.0f objects/s",
-             name, summary["epochs_run"], summary["best_val_loss"], summary["best_epoch"],
-             summary["train_images_per_s"])
+    log.info("experiment %s: %d epochs, best val_loss %.4f at epoch %d, training %.4g "
+             "images/s", name, summary["epochs_run"], summary["best_val_loss"],
+             summary["best_epoch"], summary["train_images_per_s"])
     return summary
 
 

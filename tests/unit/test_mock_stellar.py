@@ -59,7 +59,7 @@ def test_spec7_rows_are_unsorted_with_duplicates_and_round_trip():
     uniq, first = np.unique(table[:, 0], return_index=True)
     assert len(table) - len(uniq) == 4  # the duplicated wavelengths
     assert np.allclose(uniq, wave, rtol=1e-10)
-    assert np.allclose(10 ** (table[first, 1] + DF), flux, rtol=1e-6)  # 8 digits of log10
+    assert np.allclose(10 ** (table[first, 1] + DF), flux, rtol=3e-6)  # 8 digits of log10
     with pytest.raises(ValueError, match="> 0"):
         spec7_bytes(wave, np.zeros_like(wave), flux, rng)
 

@@ -307,7 +307,8 @@ def fetch_btsettl_svo(nodes: Sequence[Sequence[float]], dest_dir: str | os.PathL
     Each node is an SSAP query (:func:`svo_query_url`) whose answer names the spectrum
     (:func:`svo_spectrum_url`), fetched as ``format=ascii`` and cached as
     ``<dest_dir>/<Lyon name without .spec.7>.svo.txt`` (two columns, linear flux).
-    Both requests count against the rate limit and are retried.
+    One attempt (query then spectrum) takes one rate-limit token; a failure of either
+    retries both.
 
     Returns
     -------

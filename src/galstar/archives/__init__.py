@@ -1,4 +1,5 @@
-"""Survey archives: the live clients (http, validate, skyserver, legacysurvey, acquire).
+"""Survey archives: the live clients (http, validate, skyserver, legacysurvey, acquire,
+btsettl, carmenes).
 
 Import-light on purpose: submodules are imported where used, so that
 ``import galstar.archives`` pulls in no HTTP or FITS machinery. Nothing here imports

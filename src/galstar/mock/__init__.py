@@ -3,7 +3,9 @@
 Submodules: ``settings`` (``mock.options``), ``universe`` (draw and place the sources),
 ``skyserver`` (MPA-JHU rows), ``sweeps`` (DR9 sweep files), ``truth`` (the answers,
 for scoring only), ``cutouts`` (the cutout service), ``writer`` (the whole archive),
-``sources`` (mock or live, chosen once per data product), ``figures`` (overview).
+``sources`` (mock or live, chosen once per data product), ``figures`` (overview);
+for stars ``stellar`` (the stellar archive), ``stellar_settings``, ``btsettl``,
+``carmenes``.
 Names below are imported on first use, so ``import galstar.mock`` stays light.
 """
 
@@ -13,7 +15,8 @@ from importlib import import_module
 from typing import Any
 
 __all__ = ["MockSettings", "validate_options", "build_mock_archive", "MockCutoutService",
-           "CUT_ORDER", "RELEASE", "expected_cut", "spec_obj_id", "psf_fwhm_of_bricks"]
+           "CUT_ORDER", "RELEASE", "expected_cut", "spec_obj_id", "psf_fwhm_of_bricks",
+           "build_stellar_mock", "StellarMockSettings", "validate_stellar_options"]
 
 _HOME = {
     "MockSettings": "settings",
@@ -25,6 +28,9 @@ _HOME = {
     "spec_obj_id": "skyserver",
     "RELEASE": "sweeps",
     "psf_fwhm_of_bricks": "universe",
+    "build_stellar_mock": "stellar",
+    "StellarMockSettings": "stellar_settings",
+    "validate_stellar_options": "stellar_settings",
 }
 
 

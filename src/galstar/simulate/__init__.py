@@ -5,5 +5,6 @@ as the archives' files. Submodules are imported on use (GalSim is heavy):
 - :mod:`galstar.simulate.photometry`: magnitudes, depths, Sersic/Moffat light profiles;
 - :mod:`galstar.simulate.population`: galaxies, stars, quasars, MPA-JHU estimates;
 - :mod:`galstar.simulate.sky`: projection, placement, DR9 bricks, blend definition;
-- :mod:`galstar.simulate.render`: postage-stamp rendering of a cutout.
+- :mod:`galstar.simulate.render`: postage-stamp rendering of a cutout;
+- :mod:`galstar.simulate.stellar_spectra`: M-dwarf model grid and CARMENES observations.
 """

@@ -13,7 +13,12 @@ from galstar.evaluation.calibration import (
     coverage,
     fit_sigma_scale,
 )
-from galstar.evaluation.metrics import grouped_metrics, metrics_table, regression_metrics
+from galstar.evaluation.metrics import (
+    bin_label,
+    grouped_metrics,
+    metrics_table,
+    regression_metrics,
+)
 from galstar.evaluation.uncertainty import binned_sigma
 
 TARGETS = ["lgm_fib_p50", "specsfr_fib_p50"]
@@ -66,9 +71,14 @@ def test_metrics_table_and_groups():
     groups = grouped_metrics(pred, TARGETS, "z", bins=[0, 0.1, 0.2, 0.35])
     assert len(groups) == 6 and groups.groupby("target")["N"].sum().eq(200).all()
     sub = test[(test["z"] > 0.1) & (test["z"] <= 0.2)]
-    row = groups[(groups["target"] == TARGETS[0]) & (groups["group"] == "(0.1, 0.2]")]
+    row = groups[(groups["target"] == TARGETS[0]) & (groups["group"] == "0.1-0.2")]
+    assert (row["lo"].item(), row["hi"].item()) == (0.1, 0.2)
     assert row["MAE"].item() == pytest.approx(
         np.mean(np.abs(sub[TARGETS[0] + "_pred"] - sub[TARGETS[0] + "_true"])))
+    # the first bin includes its lower edge and is named by its edges, not "(-0.001, 0.1]"
+    first = groups[groups["target"] == TARGETS[0]].iloc[0]
+    assert first["group"] == "0-0.1" and first["N"] == int((test["z"] <= 0.1).sum())
+    assert bin_label(-3.0, -2.5) == "-3 to -2.5"
     types = grouped_metrics(pred, TARGETS, "TYPE")
     assert sorted(set(types["group"])) == ["DEV", "EXP", "REX", "SER"]
 

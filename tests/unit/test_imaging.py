@@ -10,7 +10,7 @@ import pytest
 from galstar.imaging.blend import BlendConfig
 from galstar.imaging.ellipse import Ellipse, ellipse_mask
 from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
-from galstar.imaging.rgb import rgb_to_grey, to_band_order, viewer_rgb
+from galstar.imaging.rgb import display_rgb, rgb_to_grey, to_band_order, viewer_rgb
 from galstar.imaging.size import centre_crop
 from galstar.imaging.threshold import isodata_threshold
 from galstar.imaging.variants import make_variant, resample, select_bands
@@ -70,6 +70,28 @@ def test_viewer_rgb_clips_and_floors():
     assert rgb.max() <= 1.0 and rgb.min() >= 0.0
     np.testing.assert_array_equal(rgb[0, 0], 1.0)
     np.testing.assert_array_equal(rgb[1, 1], 0.0)
+
+
+def test_display_rgb_brightens_faint_galaxies_only():
+    faint = cube_of(gaussian(CENTRE, CENTRE, 6, 4, 30, 0.02), noise=0.0)
+    plain, shown = viewer_rgb(faint), display_rgb(faint, level=0.6)
+    grey = rgb_to_grey(shown)
+    # the core (99.5th percentile of the intensity) is put near the requested level
+    core = grey > np.percentile(grey, 99.5)
+    assert rgb_to_grey(plain)[core].mean() < 0.3
+    assert 0.5 < grey[core].mean() < 0.75
+    # one gain for all bands: the core keeps its colour, red (z) over blue (g) planes
+    # = (1.5 * 2.2) / (0.5 * 6.0) in viewer scales (the sky offset dilutes it a little)
+    red_over_blue = shown[core, 0].sum() / shown[core, 2].sum()
+    assert red_over_blue == pytest.approx(1.5 * 2.2 / (0.5 * 6.0), rel=0.02)
+    # a bright galaxy is never dimmed, an empty sky not amplified beyond max_gain
+    bright = cube_of(gaussian(CENTRE, CENTRE, 6, 4, 30, 50.0), noise=0.0)
+    np.testing.assert_array_equal(display_rgb(bright), viewer_rgb(bright))
+    sky = cube_of(np.zeros((N, N)), noise=1e-4)
+    scaled = viewer_rgb(sky, scales={"g": 6.0 * 20, "r": 3.4 * 20, "z": 2.2 * 20})
+    np.testing.assert_allclose(display_rgb(sky, max_gain=20.0), scaled, atol=1e-6)
+    with pytest.raises(ValueError, match="level"):
+        display_rgb(faint, level=1.5)
 
 
 # ---------------------------------------------------------------- isodata threshold

@@ -329,10 +329,25 @@ def test_truth_maps_see_the_blends(service, tables):
     assert frac[True] >= 0.9 and frac[False] <= 0.3, frac
 
 
-def test_overview_figure(archive, tmp_path):
+def test_overview_figure(archive, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
+    from figure_checks import capture, outside, overlapping
+
     from galstar.mock.figures import plot_mock_overview
 
     out = tmp_path / "overview.png"
+    kept = capture(monkeypatch)
     plot_mock_overview(archive, out, n_cutouts=4, seed=1)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 50_000
+    (fig,) = kept
+    assert overlapping(fig) == [] and outside(fig) == []  # the sky panel's title included
+    sky = next(ax for ax in fig.axes if ax.get_xlabel() == "RA [deg]")
+    fig.canvas.draw()
+    assert sky.xaxis.get_offset_text().get_text() == ""  # degrees, not "+1.6e2"
+    stamps = [ax for ax in fig.axes if ax.images]
+    assert len(stamps) == 4
+    # cutouts shown bright enough to see the target: its core well above the sky
+    for ax in stamps:
+        rgb = np.asarray(ax.images[0].get_array())
+        core = rgb[70:82, 70:82].mean()
+        assert core > 0.3 and core > 2 * np.median(rgb), core

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CARRIED", "METRICS", "SHORT", "prediction_targets", "regression_metrics",
-           "metrics_table", "grouped_metrics"]
+           "metrics_table", "grouped_metrics", "bin_label"]
 
 METRICS = ("N", "MAE", "RMSE", "sigma", "bias", "bias_median", "f_out", "R2")
 #: Short target names used in wide tables' column names and plots.
@@ -81,19 +81,31 @@ def grouped_metrics(predictions: pd.DataFrame, targets: Sequence[str], by: str,
                     outlier_dex: float = 0.3) -> pd.DataFrame:
     """Metrics per group of ``by`` (categorical, or right-closed ``bins`` edges).
 
-    Returns a long table: by, group, target and the metrics (empty groups have N = 0).
+    Returns a long table: by, group, target, the bin edges ``lo`` and ``hi`` (NaN for
+    categorical groups) and the metrics (empty groups have N = 0). A binned group is
+    named by its edges, ``"2-3"`` for (2, 3] (the first bin includes its lower edge).
     """
     rows = predictions[predictions["split"] == split]
     if by not in rows.columns:
         raise ValueError(f"predictions have no column '{by}' to group by")
     if bins is not None:
-        key = pd.cut(rows[by], bins=list(bins), right=True, include_lowest=True)
-        groups = [(str(iv), rows[key == iv]) for iv in key.cat.categories]
+        edges = [float(b) for b in bins]
+        key = pd.cut(rows[by], bins=edges, right=True, include_lowest=True, labels=False)
+        groups = [(bin_label(lo, hi), lo, hi, rows[key == i])
+                  for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))]
     else:
-        groups = [(str(g), rows[rows[by] == g]) for g in sorted(rows[by].dropna().unique())]
+        groups = [(str(g), np.nan, np.nan, rows[rows[by] == g])
+                  for g in sorted(rows[by].dropna().unique())]
     out = []
-    for name, sub in groups:
+    for name, lo, hi, sub in groups:
         for t in targets:
-            out.append({"by": by, "group": name, "target": t,
+            out.append({"by": by, "group": name, "target": t, "lo": lo, "hi": hi,
                         **regression_metrics(sub[t + "_true"], sub[t + "_pred"], outlier_dex)})
     return pd.DataFrame(out)
+
+
+def bin_label(lo: float, hi: float) -> str:
+    """A bin's name for tables and axes: ``"0-2"``, or ``"-3 to -2"`` with a negative
+    edge (where a hyphen would read as a minus sign)."""
+    sep = " to " if min(lo, hi) < 0 else "-"
+    return f"{lo:g}{sep}{hi:g}"

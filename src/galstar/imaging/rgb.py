@@ -5,7 +5,8 @@ arcsinh stretch of the mean intensity (Lupton-style: the stretch acts on the
 intensity, so colours are preserved while the dynamic range is compressed).
 Everything here works on nanomaggies and returns unitless values in [0, 1]. This is the
 package's one colour stretch: the model inputs are this RGB in band order
-(:func:`to_band_order`), and anything that shows or imitates them should call it.
+(:func:`to_band_order`), and anything that shows or imitates them should call it;
+:func:`display_rgb` is the same stretch with a per-image brightness, for figures.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["VIEWER_SCALES", "GREY_WEIGHTS", "viewer_rgb", "to_band_order", "rgb_to_grey"]
+__all__ = ["VIEWER_SCALES", "GREY_WEIGHTS", "viewer_rgb", "display_rgb", "to_band_order",
+           "rgb_to_grey"]
 
 #: Viewer scale per band (multiplies nanomaggies) and its RGB plane (0 = red).
 VIEWER_SCALES: dict[str, tuple[int, float]] = {"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)}
@@ -78,6 +80,59 @@ def viewer_rgb(
         rgb[:, :, plane] = scaled[i] * gain
     np.clip(rgb, 0.0, 1.0, out=rgb)
     return rgb
+
+
+def display_rgb(
+    cube: np.ndarray,
+    bands: Sequence[str] = ("g", "r", "z"),
+    percentile: float = 99.5,
+    level: float = 0.6,
+    max_gain: float = 20.0,
+    q: float = 20.0,
+    offset: float = 0.03,
+) -> np.ndarray:
+    """The viewer's colour image, brightened per cutout so that a faint galaxy is seen.
+
+    For figures only (model inputs use :func:`viewer_rgb` as it is). Every band's viewer
+    scale is multiplied by one gain, so colours are kept; the gain puts the
+    ``percentile`` of the scaled mean intensity at ``level`` after the arcsinh stretch
+    (the galaxy's core just below white), within [1, ``max_gain``]: a bright cutout is
+    never dimmed, an empty one not turned into noise.
+
+    Parameters
+    ----------
+    cube : numpy.ndarray
+        (n_bands, H, W) fluxes in nanomaggies, band order as in ``bands``.
+    bands : sequence of str
+        Band name of each plane of ``cube``.
+    percentile : float
+        Pixel percentile of the intensity mapped to ``level`` (99.5: the brightest
+        ~100 pixels of a 152-pixel cutout, a galaxy's core).
+    level : float
+        Stretched value, in (0, 1), given to that percentile.
+    max_gain : float
+        Largest brightening factor (>= 1).
+    q, offset : float
+        As in :func:`viewer_rgb`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W, 3) float32 RGB in [0, 1]; planes red = z, green = r, blue = g.
+    """
+    cube = np.asarray(cube, dtype=np.float32)
+    if not 0.0 < level < 1.0 or max_gain < 1.0:
+        raise ValueError(f"display_rgb: need 0 < level < 1 and max_gain >= 1, got "
+                         f"level={level}, max_gain={max_gain}")
+    scales = {b: VIEWER_SCALES[b][1] for b in bands if b in VIEWER_SCALES}
+    if cube.ndim != 3 or len(scales) != cube.shape[0]:
+        return viewer_rgb(cube, bands, q=q, offset=offset)  # its own error message
+    intensity = np.mean([scales[b] * cube[i] for i, b in enumerate(bands)], axis=0)
+    bright = float(np.nanpercentile(intensity, percentile))
+    # asinh(q I) / sqrt(q) = level  <=>  I = sinh(level sqrt(q)) / q
+    wanted = np.sinh(level * np.sqrt(q)) / q - offset
+    gain = float(np.clip(wanted / bright, 1.0, max_gain)) if bright > 0 else 1.0
+    return viewer_rgb(cube, bands, {b: s * gain for b, s in scales.items()}, q, offset)
 
 
 def to_band_order(rgb: np.ndarray) -> np.ndarray:

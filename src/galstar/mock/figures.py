@@ -16,6 +16,9 @@ from galstar.units import mag_to_nmgy
 
 __all__ = ["plot_mock_overview"]
 
+#: Example cutouts: the pipeline's default cutout (152 px at 0.262"/px, 40").
+STAMP_PX, STAMP_PIXSCALE = 152, 0.262
+
 
 def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
                        n_cutouts: int = 6, seed: int = 0) -> None:
@@ -38,7 +41,7 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from galstar.imaging.rgb import viewer_rgb
+    from galstar.imaging.rgb import display_rgb
     from galstar.mock.cutouts import MockCutoutService
 
     root = Path(root)
@@ -47,13 +50,13 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
                                                               "flux_r"])
     tgt = gals[gals["role"] == "target"]
     q = tgt["quiescent"].to_numpy()
-    fig = plt.figure(figsize=(15, 9))
-    grid = fig.add_gridspec(3, max(n_cutouts, 5), height_ratios=[1, 1, 0.9])
-    wide = max(n_cutouts, 5)
+    fig = plt.figure(figsize=(15, 10), layout="constrained")
+    # two sub-figures: the cutout row is laid out apart from the plots' axis labels
+    plots, stamps = fig.subfigures(2, 1, height_ratios=[2, 0.8])
+    grid = plots.add_gridspec(2, 3)
 
-    def panel(row: int, k: int, n_panels: int = 3):
-        span = wide // n_panels
-        return fig.add_subplot(grid[row, k * span:(k + 1) * span])
+    def panel(row: int, k: int):
+        return plots.add_subplot(grid[row, k])
 
     ax = panel(0, 0)
     ax.hist(tgt["z"], bins=np.linspace(0, 0.35, 36), color="0.4")
@@ -85,8 +88,10 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
     ax.axhline(32.375, color="tab:green", lw=1)
     ax.axvline(160.0, color="tab:purple", lw=1)
     ax.invert_xaxis()
-    ax.set(xlabel="RA [deg]", ylabel="Dec [deg]",
-           title="patch: targets, field, r<13 stars; N/S and sweep edges")
+    ax.ticklabel_format(useOffset=False)  # degrees as they are, not "+1.6e2"
+    ax.set(xlabel="RA [deg]", ylabel="Dec [deg]")
+    ax.set_title("sky: targets (black), field galaxies (grey), stars (orange;\n"
+                 "r < 13 red), N/S boundary (green), sweep edge (purple)", fontsize=10)
     service = MockCutoutService(root)
     rng = np.random.default_rng(seed)
     blended = tgt[tgt["is_blend"]]
@@ -97,15 +102,20 @@ def plot_mock_overview(root: str | os.PathLike, out_png: str | os.PathLike,
         isolated.iloc[rng.choice(len(isolated), min(len(isolated), n_cutouts - n_blend),
                                  replace=False)],
     ])
+    stamp_axes = stamps.subplots(1, max(n_cutouts, 1), squeeze=False)[0]
+    for ax in stamp_axes[len(picks):]:
+        ax.set_axis_off()
     for k, (_, row) in enumerate(picks.iterrows()):
-        ax = fig.add_subplot(grid[2, k])
-        # the pipeline's own colour stretch; its planes are already red, green, blue
-        ax.imshow(viewer_rgb(service.cube(row["ra"], row["dec"])), origin="lower")
+        ax = stamp_axes[k]
+        # the viewer's colours, brightened per cutout (faint targets are near black)
+        cube = service.cube(row["ra"], row["dec"], size=STAMP_PX, pixscale=STAMP_PIXSCALE)
+        ax.imshow(display_rgb(cube), origin="lower")
         ax.set_title(f"{'BLEND ' if row['is_blend'] else ''}logM={row['logm_true']:.1f}\n"
                      f"sSFR={row['logssfr_true']:.1f} n={row['sersic_n']:.2g}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
+        if k == 0:
+            ax.set_ylabel(f'{STAMP_PX * STAMP_PIXSCALE:.0f}" grz cutouts', fontsize=9)
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=90)
     plt.close(fig)

@@ -26,6 +26,11 @@ from slurm.workflow import (
 PARAMS_CHANGED = "Params have changed since last execution"
 INPUT_UPDATED = "Input files updated by another job"
 
+# Fewer Sigma_SFR features; its baseline must use a subset of them (checked at parse time).
+SIGMA_SFR_FEATURES = {"features": ["mag_r", "g_r", "z"],
+                      "baselines": {"hgb": {"kind": "hist_gradient_boosting",
+                                            "features": ["mag_r", "g_r", "z"]}}}
+
 # One result-changing config value per stage, changed through an extra --configfile
 # exactly as a user would: stage -> (its rule files, the override).
 STAGE_CHANGES = {
@@ -35,7 +40,7 @@ STAGE_CHANGES = {
     "images": (["images"], {"galaxies": {"preprocess": {"ellipse_scale": 1.4}}}),
     "train": (["train"], {"galeffnet": {"experiments": {"galeffnet": {"learning_rate": 5.0e-4}}}}),
     "evaluate": (["train", "galeffnet", "sigma_sfr"], {"evaluation": {"outlier_dex": 0.25}}),
-    "sigma_sfr": (["sigma_sfr", "train"], {"sigma_sfr": {"features": ["mag_r", "g_r", "z"]}}),
+    "sigma_sfr": (["sigma_sfr", "train"], {"sigma_sfr": SIGMA_SFR_FEATURES}),
 }
 
 PAPER_MAX_JOBS = 3000
@@ -102,7 +107,7 @@ def _override(tmp_path, change):
 
 
 def test_sigma_sfr_features_rerun_only_the_sigma_sfr_chain(completed, tmp_path):
-    change = {"sigma_sfr": {"features": ["mag_r", "g_r", "z"]}}
+    change = {"sigma_sfr": SIGMA_SFR_FEATURES}
     jobs = [j for j in plan(completed, "--configfile", _override(tmp_path, change))
             if j.rule not in ("all", "calibration_summary")]
     assert "sigma_sfr_sample" in {j.rule for j in jobs if PARAMS_CHANGED in j.reason}

@@ -32,7 +32,8 @@ def line_spectrum(lo: float, hi: float, rng: np.random.Generator, n_lines: int =
     lnw = np.arange(np.log(lo), np.log(hi), step)
     tau = np.zeros(lnw.size)
     idx = rng.integers(0, lnw.size, n_lines)
-    np.add.at(tau, idx, rng.uniform(0.5, 4.0, n_lines) * 4.0 * 1.7 * np.sqrt(2 * np.pi))
+    # Peak optical depths 0.05-2 after the blur (sigma = 4 / 2.3548 px).
+    np.add.at(tau, idx, rng.uniform(0.05, 2.0, n_lines) * (4.0 / 2.3548) * np.sqrt(2 * np.pi))
     tau = gaussian_filter1d(tau, 4.0 / 2.3548)
     x = (lnw - lnw[0]) / (lnw[-1] - lnw[0])
     tau += 0.3 * np.sin(2 * np.pi * 7 * x) ** 8  # band-like troughs

@@ -24,7 +24,13 @@ from galstar.spectra.grid import (
 from galstar.spectra.labels import Labels, LabelSettings, read_labels
 from galstar.spectra.normalise import Normalised, NormaliseSettings, normalise
 from galstar.spectra.observed import ObservedSettings, PreparedArm, preprocess_observed
-from galstar.spectra.resample import DEFAULT_GRIDS, ArmGrid, resample_flux, resample_to_grid
+from galstar.spectra.resample import (
+    DEFAULT_GRIDS,
+    ArmGrid,
+    fill_masked,
+    resample_flux,
+    resample_to_grid,
+)
 from galstar.spectra.resolution import degrade, degrade_log
 from galstar.spectra.shapes import ShapeSettings, check_shape, filter_shapes
 from galstar.spectra.stitch import Gap, Stitched, StitchSettings, stitch
@@ -53,6 +59,7 @@ __all__ = [
     "degrade",
     "degrade_log",
     "degrade_to_grid",
+    "fill_masked",
     "filter_shapes",
     "normalise",
     "prepare_grid_spectrum",

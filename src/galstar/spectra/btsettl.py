@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import os
 import re
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import pandas as pd
 
 from galstar.spectra.errors import SpectrumFormatError
 
@@ -65,8 +67,7 @@ def read_btsettl(path: str | os.PathLike, df: float = DF_CIFIST
     raw = _read_bytes(path)
     if not raw.strip():
         raise SpectrumFormatError(f"{path}: empty BT-Settl file (no data rows)")
-    text = _RUN_TOGETHER.sub(b" ", raw.replace(b"D", b"E").replace(b"d", b"e"))
-    wave, logf = _first_two_columns(text, path)
+    wave, logf = _first_two_columns(raw.replace(b"D", b"E").replace(b"d", b"e"), path)
     order = np.argsort(wave, kind="stable")
     wave, logf = wave[order], logf[order]
     # np.unique keeps the first index of each value; stable sort kept file order.
@@ -90,32 +91,34 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _first_two_columns(text: bytes, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Wavelength and column 2 of every row that starts with two numbers."""
-    wave: list[bytes] = []
-    logf: list[bytes] = []
-    for line in text.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) >= 2:
-            wave.append(parts[0])
-            logf.append(parts[1])
-    if not wave:
+    """Wavelength and column 2 of every row that starts with two numbers.
+
+    pandas' C parser reads the first two whitespace-separated fields of each row
+    (rows may have any number of further columns). Only when a field is not a number
+    (run-together columns) is the slower sign-splitting regex applied, then re-read.
+    """
+    table = _parse(text, path)
+    if table is None or not all(pd.api.types.is_numeric_dtype(t) for t in table.dtypes):
+        table = _parse(_RUN_TOGETHER.sub(b" ", text), path)
+    if table is None:
         raise SpectrumFormatError(f"{path}: no row with two columns")
-    w = _to_float(wave)
-    f = _to_float(logf)
+    w = pd.to_numeric(table[0], errors="coerce").to_numpy(dtype=np.float64)
+    f = pd.to_numeric(table[1], errors="coerce").to_numpy(dtype=np.float64)
     keep = np.isfinite(w) & np.isfinite(f) & (w > 0)
     if not keep.any():
         raise SpectrumFormatError(f"{path}: no row with a numeric wavelength and flux")
     return w[keep], f[keep]
 
 
-def _to_float(tokens: list[bytes]) -> np.ndarray:
+def _parse(text: bytes, path: Path) -> pd.DataFrame | None:
+    """The first two columns, or None when there is no row with two fields."""
     try:
-        return np.array(tokens, dtype="S32").astype(np.float64)
-    except ValueError:  # a header or comment row among the data: parse one by one
-        out = np.empty(len(tokens))
-        for i, tok in enumerate(tokens):
-            try:
-                out[i] = float(tok)
-            except ValueError:
-                out[i] = np.nan
-        return out
+        table = pd.read_csv(io.BytesIO(text), sep=r"\s+", header=None, usecols=[0, 1],
+                            comment="#", engine="c")
+    except pd.errors.EmptyDataError:
+        return None
+    except ValueError as err:  # e.g. every row has a single field
+        if "usecols" in str(err).lower():
+            return None
+        raise SpectrumFormatError(f"{path}: cannot parse as BT-Settl ASCII ({err})") from err
+    return table if len(table) else None

@@ -46,7 +46,8 @@ class ObservedSettings:
         (``lambda * (1 + BERV / c)``, as SERVAL) before stitching; a file without BERV
         is used as it is.
     max_filled_fraction : float
-        Largest fraction of the arm grid that may be gap-filled or outside coverage.
+        Largest fraction of the arm grid that may be gap-filled or outside coverage
+        (an opaque 1.40 um water band alone fills ~10% of the NIR grid).
     """
 
     grids: Mapping[str, ArmGrid] = field(default_factory=lambda: dict(DEFAULT_GRIDS))
@@ -54,7 +55,7 @@ class ObservedSettings:
     stitch: StitchSettings = field(default_factory=StitchSettings)
     normalise: NormaliseSettings = field(default_factory=NormaliseSettings)
     barycentric: bool = True
-    max_filled_fraction: float = 0.2
+    max_filled_fraction: float = 0.3
 
 
 @dataclass(frozen=True)

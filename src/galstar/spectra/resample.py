@@ -32,6 +32,7 @@ __all__ = [
     "SPECTRES_BACKEND",
     "ArmGrid",
     "Resampled",
+    "fill_masked",
     "resample_flux",
     "resample_to_grid",
 ]
@@ -111,11 +112,25 @@ def resample_flux(new_wavelength: np.ndarray, wavelength: np.ndarray, flux: np.n
     """
     new = np.ascontiguousarray(new_wavelength, dtype=np.float64)
     old = np.ascontiguousarray(wavelength, dtype=np.float64)
-    f = np.ascontiguousarray(flux, dtype=np.float64)
-    s = None if sigma is None else np.ascontiguousarray(sigma, dtype=np.float64)
+    f = np.asarray(flux, dtype=np.float64)
+    s = None if sigma is None else np.asarray(sigma, dtype=np.float64)
+    if f.ndim > 1:  # one compiled signature (1-d) serves every call: loop the rows
+        rows = [resample_flux(new, old, row, None if s is None else srow)
+                for row, srow in zip(f.reshape(-1, f.shape[-1]),
+                                     (s if s is not None else f).reshape(-1, f.shape[-1]),
+                                     strict=True)]
+        shape = f.shape[:-1] + (new.size,)
+        if s is None:
+            return np.stack(rows).reshape(shape)
+        return (np.stack([r[0] for r in rows]).reshape(shape),
+                np.stack([r[1] for r in rows]).reshape(shape))
+    # Always pass an error array, so Numba compiles one signature only (~10 s each).
+    errs = np.zeros_like(f) if s is None else np.ascontiguousarray(s)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _spectres(new, old, f, s, fill=np.nan, verbose=False)
+        new_f, new_s = _spectres(new, old, np.ascontiguousarray(f), errs, fill=np.nan,
+                                 verbose=False)
+    return new_f if s is None else (new_f, new_s)
 
 
 @dataclass(frozen=True)
@@ -175,8 +190,20 @@ def resample_to_grid(wavelength: np.ndarray, flux: np.ndarray, sigma: np.ndarray
                          f"({wavelength[0]:.1f}-{wavelength[-1]:.1f} A vs "
                          f"{grid[0]:.1f}-{grid[-1]:.1f} A)")
     if filled.any():
-        new_f = new_f.copy()
-        new_f[filled] = np.interp(grid[filled], grid[ok], new_f[ok])
+        new_f = fill_masked(grid, new_f, filled)
         new_s = new_s.copy()
         new_s[filled] = np.nan
     return Resampled(wavelength=grid, flux=new_f, sigma=new_s, filled=filled)
+
+
+def fill_masked(grid: np.ndarray, flux: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """Replace ``flux[filled]`` by linear interpolation from the other pixels.
+
+    The fill :func:`resample_to_grid` applies to an observed star's gaps; apply it with
+    the star's ``filled`` mask to a synthetic spectrum on the same grid to give it the
+    same holes.
+    """
+    ok = ~filled
+    out = np.array(flux, dtype=np.float64, copy=True)
+    out[filled] = np.interp(grid[filled], grid[ok], out[ok])
+    return out

@@ -6,7 +6,8 @@ the flux levels of the two orders) and then dropped, so no wavelength appears tw
 Masked pixels and skipped (all-NaN) orders leave holes: every step of the final grid
 wider than ``gap_factor`` times its neighbouring steps is recorded as a :class:`Gap`.
 A spectrum is rejected (:class:`~galstar.spectra.errors.Rejected`) for a major
-discontinuity: a gap wider than ``max_gap_angstrom``, gaps covering more than
+discontinuity: a gap wider than ``max_gap_angstrom`` (gaps inside the strong telluric
+water bands, ``telluric_windows``, are expected and exempt), gaps covering more than
 ``max_gap_fraction`` of the range, or a flux-level jump between neighbouring orders
 beyond ``max_flux_ratio``. Reason codes: ``no_valid_orders``, ``non_monotonic``,
 ``discontinuity``, ``gaps``.
@@ -48,6 +49,10 @@ class StitchSettings:
         on their overlap (or on their facing ends when they do not overlap).
     min_order_pixels : int
         Orders with fewer usable pixels are skipped (and leave a gap).
+    telluric_windows : tuple of (float, float)
+        Wavelength ranges [Angstrom] where the atmosphere can be opaque (water bands
+        near 0.94, 1.13 and 1.40 um); a gap inside one is recorded as ``"telluric"``
+        and not held against ``max_gap_angstrom`` (it still counts in the fraction).
     """
 
     deblaze: bool = True
@@ -56,6 +61,8 @@ class StitchSettings:
     max_gap_fraction: float = 0.3
     max_flux_ratio: float = 3.0
     min_order_pixels: int = 16
+    telluric_windows: tuple[tuple[float, float], ...] = (
+        (9300.0, 9650.0), (11100.0, 11600.0), (13450.0, 14500.0))
 
     @classmethod
     def from_mapping(cls, config: Mapping | None) -> StitchSettings:
@@ -65,6 +72,9 @@ class StitchSettings:
         unknown = set(config) - known
         if unknown:
             raise ValueError(f"stitch settings: unknown key(s) {sorted(unknown)}")
+        if "telluric_windows" in config:
+            config["telluric_windows"] = tuple(
+                (float(lo), float(hi)) for lo, hi in config["telluric_windows"])
         return cls(**config)
 
 
@@ -77,8 +87,9 @@ class Gap:
     start, stop : float
         Wavelengths of the pixels either side [Angstrom].
     kind : str
-        ``"order_junction"`` (between two orders, e.g. a skipped order or orders that
-        do not overlap) or ``"masked"`` (masked pixels inside an order).
+        ``"telluric"`` (inside a telluric window), ``"order_junction"`` (between two
+        orders, e.g. a skipped order or orders that do not overlap) or ``"masked"``
+        (masked pixels inside an order).
     """
 
     start: float
@@ -103,7 +114,8 @@ class Junction:
         Pixels of ``right`` dropped because ``left`` covers them.
     flux_ratio : float
         Median flux of ``left`` over median of ``right`` interpolated on ``left``'s
-        overlap pixels (facing ends if no overlap); NaN when a level is not positive.
+        overlap pixels; without overlap, the ratio of the 80th percentiles of their
+        facing 200 pixels. NaN when a level is not positive.
     wavelength : float
         Last wavelength of ``left`` [Angstrom].
     """
@@ -236,12 +248,14 @@ def stitch(spec: EchelleSpectrum, settings: StitchSettings = StitchSettings()) -
         raise Rejected(f"no_valid_orders: no order of {spec.path} has "
                        f"{settings.min_order_pixels} usable pixels")
     out_w = np.concatenate(pieces_w)
-    gaps = _find_gaps(out_w, settings.gap_factor, set(junction_at[1:]))
+    gaps = _find_gaps(out_w, settings.gap_factor, set(junction_at[1:]),
+                      settings.telluric_windows)
     stitched = Stitched(wavelength=out_w, flux=np.concatenate(pieces_f),
                         sigma=np.concatenate(pieces_s), gaps=gaps,
                         junctions=tuple(junctions), orders=tuple(used),
                         source=spec.path, arm=spec.arm)
-    widest = max(gaps, key=lambda g: g.width, default=None)
+    widest = max((g for g in gaps if g.kind != "telluric"), key=lambda g: g.width,
+                 default=None)
     if widest is not None and widest.width > settings.max_gap_angstrom:
         raise Rejected(f"discontinuity: gap of {widest.width:.1f} A at {widest.start:.1f} A "
                        f"(limit {settings.max_gap_angstrom:g} A)")
@@ -264,9 +278,10 @@ def _join(prev_w: np.ndarray, prev_f: np.ndarray, left: int, w: np.ndarray, f: n
         level_left = np.median(prev_f[on_left])
         level_right = np.median(np.interp(prev_w[on_left], w, f))
     else:
-        k = min(20, prev_f.size, f.size)
-        level_left = np.median(prev_f[-k:])
-        level_right = np.median(f[~overlap][:k]) if np.any(~overlap) else np.nan
+        # Facing ends: an upper percentile of 200 px rides over the lines there.
+        k = min(200, prev_f.size, f.size)
+        level_left = np.percentile(prev_f[-k:], 80)
+        level_right = np.percentile(f[~overlap][:k], 80) if np.any(~overlap) else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (float(level_left / level_right)
                  if level_left > 0 and level_right > 0 else float("nan"))
@@ -275,8 +290,9 @@ def _join(prev_w: np.ndarray, prev_f: np.ndarray, left: int, w: np.ndarray, f: n
                                                flux_ratio=ratio, wavelength=float(edge))
 
 
-def _find_gaps(w: np.ndarray, factor: float, junction_starts: set[int]) -> tuple[Gap, ...]:
-    """Steps wider than ``factor`` x the larger neighbouring step."""
+def _find_gaps(w: np.ndarray, factor: float, junction_starts: set[int],
+               telluric: tuple[tuple[float, float], ...] = ()) -> tuple[Gap, ...]:
+    """Steps wider than ``factor`` x the larger neighbouring step, classified."""
     if w.size < 3:
         return ()
     d = np.diff(w)
@@ -284,8 +300,10 @@ def _find_gaps(w: np.ndarray, factor: float, junction_starts: set[int]) -> tuple
     right = np.concatenate([d[1:], [d[-2]]])
     reference = np.maximum(left, right)
     wide = np.flatnonzero(d > factor * reference)
-    return tuple(
-        Gap(start=float(w[k]), stop=float(w[k + 1]),
-            kind="order_junction" if (k + 1) in junction_starts else "masked")
-        for k in wide
-    )
+
+    def kind(k: int) -> str:
+        if any(lo <= w[k] and w[k + 1] <= hi for lo, hi in telluric):
+            return "telluric"
+        return "order_junction" if (k + 1) in junction_starts else "masked"
+
+    return tuple(Gap(start=float(w[k]), stop=float(w[k + 1]), kind=kind(k)) for k in wide)

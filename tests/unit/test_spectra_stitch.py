@@ -169,7 +169,7 @@ def test_observed_chain_on_caracal_files(tmp_path):
         path = write_caracal(tmp_path / f"car-20160501T231105-sci-gtoc-{arm}_A.fits", arm,
                              seed=21)
         results[arm] = preprocess_observed(read_carmenes(path))
-    for arm, r in results.items():
+    for r in results.values():
         assert r.kept, r.reject_reason
         assert r.normalised.flux.shape == (16384,)
         assert np.all(np.isfinite(r.normalised.flux))

@@ -176,7 +176,10 @@ def test_mc_dropout_spread_is_nonzero_with_dropout_and_zero_without(tiny_model):
                                           passes=10)
     assert point.shape == mean.shape == std.shape == (6, 2)
     assert np.all(std > 0)
-    np.testing.assert_allclose(point, tiny_model.predict_on_batch(x), rtol=1e-4, atol=1e-5)
+    reference = tiny_model.predict_on_batch(x)
+    # batches of 4 + 2 vs one of 6: float32 rounding scales with the largest activations
+    np.testing.assert_allclose(point, reference, rtol=1e-4,
+                               atol=5e-5 * float(np.abs(reference).max()))
     _, mean_off, std_off = mc_dropout_predict(tiny_model, [{"image": x[:4]}, {"image": x[4:]}],
                                               passes=5, dropout=False)
     assert np.all(std_off == 0)

@@ -133,6 +133,10 @@ def _read_hdul(hdul: fits.HDUList, path: Path, arm: str | None) -> EchelleSpectr
     )
     if arm == "nir" and wave.shape[1] == 2 * NIR_DETECTOR_GAP_PX:
         spec = split_detector_gap(spec)
+    elif arm == "nir" and form == "caracal":
+        spec = replace(spec, notes=spec.notes + (
+            f"not split: {wave.shape[1]}-px orders, the detector gap needs "
+            f"{2 * NIR_DETECTOR_GAP_PX}",))
     bad = np.flatnonzero(~np.any(spec.good, axis=1))
     if bad.size:
         spec = _with_bad_orders(spec, bad)

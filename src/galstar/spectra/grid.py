@@ -19,7 +19,7 @@ from astropy import constants as const
 
 from galstar.spectra.normalise import Normalised, NormaliseSettings, normalise
 from galstar.spectra.resample import ArmGrid, resample_flux
-from galstar.spectra.resolution import degrade_log
+from galstar.spectra.resolution import as_array, degrade_log
 
 __all__ = [
     "RESOLVING_POWER",
@@ -118,8 +118,8 @@ def degrade_to_grid(wavelength: np.ndarray, flux: np.ndarray, grid: ArmGrid,
     numpy.ndarray
         Flux on ``grid.wavelength()`` (mean flux density over each grid pixel).
     """
-    w = _value(wavelength, "Angstrom")
-    f = _value(flux, None)
+    w = as_array(wavelength, "Angstrom")
+    f = as_array(flux)
     if rv_kms:
         w = rv_shift(w, rv_kms)
     margin = 6.0 / resolving_power + 2.0 / grid.sampling_resolution
@@ -186,10 +186,3 @@ def prepare_grid_spectrum(wavelength: np.ndarray, flux: np.ndarray, grid: ArmGri
     return GridSpectrum(wavelength=grid_w, resampled=on_grid,
                         normalised=normalise(grid_w, on_grid,
                                              settings or NormaliseSettings()))
-
-
-def _value(x, unit: str | None) -> np.ndarray:
-    """Plain float64 array from an array or a Quantity (converted to ``unit``)."""
-    if hasattr(x, "unit"):
-        return np.asarray(x.to_value(unit) if unit else x.value, dtype=np.float64)
-    return np.asarray(x, dtype=np.float64)

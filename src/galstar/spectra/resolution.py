@@ -15,9 +15,17 @@ from scipy.ndimage import gaussian_filter1d
 
 from galstar.spectra.resample import resample_flux
 
-__all__ = ["FWHM_TO_SIGMA", "degrade", "degrade_log"]
+__all__ = ["FWHM_TO_SIGMA", "as_array", "degrade", "degrade_log"]
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+def as_array(x, unit: str | None = None) -> np.ndarray:
+    """float64 array from an array or an astropy Quantity (converted to ``unit``, e.g.
+    ``"Angstrom"``, so a wavelength in nm or um is not mistaken for Angstrom)."""
+    if hasattr(x, "unit"):
+        return np.asarray(x.to_value(unit) if unit else x.value, dtype=np.float64)
+    return np.asarray(x, dtype=np.float64)
 
 
 def degrade_log(wavelength: np.ndarray, flux: np.ndarray, resolving_power: float,
@@ -26,9 +34,9 @@ def degrade_log(wavelength: np.ndarray, flux: np.ndarray, resolving_power: float
 
     Parameters
     ----------
-    wavelength : numpy.ndarray
+    wavelength : numpy.ndarray or astropy.units.Quantity
         Strictly increasing wavelengths [Angstrom] (any sampling).
-    flux : numpy.ndarray
+    flux : numpy.ndarray or astropy.units.Quantity
         Flux density there (..., n); leading axes are independent spectra.
     resolving_power : float
         Target R = lambda / FWHM; must be below the input's own resolution to mean
@@ -45,8 +53,8 @@ def degrade_log(wavelength: np.ndarray, flux: np.ndarray, resolving_power: float
     """
     if not resolving_power > 0:
         raise ValueError(f"degrade: resolving power must be > 0, got {resolving_power}")
-    w = np.asarray(wavelength, dtype=np.float64)
-    f = np.asarray(flux, dtype=np.float64)
+    w = as_array(wavelength, "Angstrom")
+    f = as_array(flux)
     lnw = np.log(w)
     step = 1.0 / (resolving_power * samples_per_fwhm)
     # Half a step inside both ends so that SpectRes's edge pixels stay inside the data.
@@ -83,7 +91,7 @@ def degrade(wavelength: np.ndarray, flux: np.ndarray, resolving_power: float,
         Degraded flux at ``out_wavelength``.
     """
     grid, degraded = degrade_log(wavelength, flux, resolving_power, samples_per_fwhm)
-    out = np.asarray(wavelength if out_wavelength is None else out_wavelength, dtype=np.float64)
+    out = as_array(wavelength if out_wavelength is None else out_wavelength, "Angstrom")
     return _interp(np.log(out), np.log(grid), degraded)
 
 

@@ -8,19 +8,77 @@ traceback, and a finished job's log ends with what it wrote (rows, shapes, sizes
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
+import re
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOG_FORMAT", "log_to_file", "rule_log", "describe_output"]
+__all__ = ["LOG_FORMAT", "CPU_ONLY_NOISE", "log_to_file", "rule_log", "describe_output",
+           "has_nvidia_gpu", "native_stderr_filter", "start_backend"]
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
+#: What TensorFlow's CUDA build prints at every start on a machine without an NVIDIA
+#: GPU, from C++ before TF_CPP_MIN_LOG_LEVEL applies: not news there (on a GPU node a
+#: failed cuInit is, and nothing is dropped).
+CPU_ONLY_NOISE = re.compile(
+    r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine"
+    r"|cuda_platform\.cc:\d+\] failed call to cuInit: .*UNKNOWN ERROR \(303\)"
+    r"|^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR")
+
 log = logging.getLogger("galstar.job")
+
+
+def has_nvidia_gpu() -> bool:
+    """Whether this machine has an NVIDIA GPU (a device node or the driver's GPU list)."""
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or bool(glob.glob("/proc/driver/nvidia/gpus/*"))
+
+
+@contextlib.contextmanager
+def native_stderr_filter(drop: re.Pattern[str]) -> Iterator[None]:
+    """Drop the lines matching ``drop`` that anything (C++ libraries included) writes to
+    file descriptor 2 inside the block; every other line passes through unchanged."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb") as src, os.fdopen(os.dup(saved), "wb", 0) as dst:
+            for line in src:
+                if not drop.search(line.decode("utf-8", "replace")):
+                    dst.write(line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's write end: the pump reads to its end
+        thread.join(timeout=10)
+        os.close(saved)
+
+
+def start_backend() -> None:
+    """Import Keras and its backend and list the devices once, so that TensorFlow's CUDA
+    probe happens here: on a machine without an NVIDIA GPU its messages
+    (:data:`CPU_ONLY_NOISE`) are dropped, everything else it prints is kept."""
+    quiet = native_stderr_filter(CPU_ONLY_NOISE) if not has_nvidia_gpu() else None
+    with quiet or contextlib.nullcontext():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
 
 
 def log_to_file(path: str | os.PathLike, level: int = logging.INFO) -> None:
@@ -61,7 +119,8 @@ def _paths(files: Any) -> Sequence[str]:
 
 
 @contextlib.contextmanager
-def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
+def rule_log(smk: Any, level: int = logging.INFO, *, backend: bool = False
+             ) -> Iterator[logging.Logger]:
     """Run a workflow script's body with its rule's log set up.
 
     Parameters
@@ -70,6 +129,8 @@ def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
         The script's ``snakemake`` object (``log``, ``rule``, ``wildcards``, ``output``).
     level : int
         Lowest level written to the log.
+    backend : bool
+        The script uses Keras: start it first with :func:`start_backend`.
 
     Yields
     ------
@@ -81,7 +142,8 @@ def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
     The log receives every logger's records and Python warnings; at the end, one line
     per output (rows, shape or size) and the wall time; on an exception, its traceback
     before it propagates (Snakemake then reports the job as failed, and the terminal
-    shows the traceback too).
+    shows the traceback too). An interrupt (Ctrl-C, SIGINT) is one line in the log and
+    one on the terminal, and the process exits at once with status 130.
     """
     logs = _paths(getattr(smk, "log", None))
     if logs:
@@ -92,7 +154,20 @@ def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
     log.info("job %s started (pid %d)", job, os.getpid())
     started = time.perf_counter()
     try:
+        if backend:
+            start_backend()
         yield log
+    except KeyboardInterrupt:
+        # Ctrl-C reaches every job of the terminal's process group: a traceback from
+        # each (hundreds of lines through TensorFlow and thread pools) is no news.
+        log.warning("job %s interrupted (SIGINT) after %.1f s", job,
+                    time.perf_counter() - started)
+        logging.shutdown()
+        sys.stdout.flush()
+        print(f"galstar: {job} interrupted", file=sys.stderr, flush=True)
+        # 128 + SIGINT, without waiting for worker threads (a download may hang a minute);
+        # the with-blocks the interrupt left have already removed their temporary files
+        os._exit(130)
     except Exception:
         if logs:
             log.exception("job %s failed after %.1f s", job, time.perf_counter() - started)

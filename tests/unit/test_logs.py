@@ -69,3 +69,68 @@ def test_describe_output_of_a_directory_and_a_missing_file(tmp_path):
     (tmp_path / "d" / "a.fits").write_bytes(b"x")
     assert describe_output(tmp_path / "d") == f"{tmp_path / 'd'}: 1 files"
     assert "unreadable" in describe_output(tmp_path / "missing.bin")
+
+
+def test_native_stderr_filter_drops_only_the_matching_lines(capfd):
+    import os
+    import re
+
+    from galstar.logs import CPU_ONLY_NOISE, native_stderr_filter
+
+    noise = ("W0000 00:00:1.2 7145 cudart_stub.cc:31] Could not find cuda drivers on your "
+             "machine, GPU will not be used.\n"
+             "E0000 00:00:1.3 7145 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
+             "CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n")
+    real = "E0000 00:00:1.4 7145 op_kernel.cc:1] OOM when allocating tensor\n"
+    with native_stderr_filter(CPU_ONLY_NOISE):
+        os.write(2, (noise + real).encode())
+        os.write(2, b"a Python traceback line\n")
+    os.write(2, noise.encode())  # restored: nothing is dropped any more
+    err = capfd.readouterr().err
+    assert err == real + "a Python traceback line\n" + noise
+    assert re.search(CPU_ONLY_NOISE, noise.splitlines()[0])
+
+
+_SLEEPER = """
+import sys, time
+from types import SimpleNamespace
+from galstar.logs import rule_log
+job = SimpleNamespace(log=[sys.argv[1]], rule="train", output=[])
+with rule_log(job):
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_ctrl_c_is_one_line_and_status_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "train.log"
+    proc = subprocess.Popen([sys.executable, "-c", _SLEEPER, str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err == "galstar: train interrupted\n"
+    text = path.read_text()
+    assert "job train interrupted (SIGINT) after" in text and "Traceback" not in text
+
+
+@pytest.mark.skipif(__import__("galstar.logs").logs.has_nvidia_gpu(),
+                    reason="the CUDA probe messages are news on a GPU machine")
+def test_tensorflow_starts_without_cuda_noise_on_a_cpu_machine():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os\nfrom galstar.logs import start_backend\nstart_backend()\n"
+            "import keras\nprint(keras.distribution.list_devices())\n"
+            "os.write(2, b'a real message\\n')\n")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300, check=True)
+    assert proc.stdout.strip() == "['cpu:0']"
+    assert proc.stderr == "a real message\n", proc.stderr

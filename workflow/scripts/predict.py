@@ -2,7 +2,7 @@
 
 from galstar.logs import rule_log
 
-with rule_log(snakemake):  # noqa: F821  (imports inside: their errors go to the log too)
+with rule_log(snakemake, backend=True):  # noqa: F821  (imports inside: errors go to the log)
     import logging
 
     from galstar.io import write_parquet

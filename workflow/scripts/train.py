@@ -2,7 +2,7 @@
 
 from galstar.logs import rule_log
 
-with rule_log(snakemake):  # noqa: F821  (imports inside: their errors go to the log too)
+with rule_log(snakemake, backend=True):  # noqa: F821  (imports inside: errors go to the log)
     from galstar.methods.run import train_experiment
 
     out = snakemake.output  # noqa: F821

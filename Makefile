@@ -10,7 +10,7 @@ SNAKEMAKE := $(BIN)/snakemake --workflow-profile profiles/local --cores $(CORES)
 export KERAS_BACKEND ?= tensorflow
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench lint setup report clean
+.PHONY: demo test bench lint setup report report-check clean
 
 $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ bench: setup
 
 report: setup
 	$(BIN)/snakemake --cores 1 --report results/report.html
+
+# The report as a reader sees it: a tiny sigma_sfr-only run in a temporary directory
+# (~6 min on 2 cores), its report, and headless Chromium (Debian: chromium) screenshots
+# of the landing page and of one table page, in results/report_check/.
+report-check: setup
+	$(BIN)/python tests/report_browser.py --out results/report_check
 
 clean:
 	rm -rf results .snakemake

@@ -36,10 +36,12 @@ include: "workflow/rules/images.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/galeffnet.smk"
 include: "workflow/rules/sigma_sfr.smk"
+include: "workflow/rules/report.smk"  # last: every method's tables are registered by then
 
 
 rule all:
     input:
         all_targets,
         "results/calibration.csv",
+        report_pages,
     default_target: True

@@ -14,7 +14,7 @@ __all__ = ["fill", "GALAXIES", "CATALOG", "CROSSMATCH", "CUTFLOW", "CATALOG_REJE
            "PREPROCESS_TENSOR", "REJECT_COUNTS", "STEPS_FIG", "QUALITY", "QUALITY_SCORES",
            "METHOD", "MODEL_DIR", "MODEL", "SCALER", "HISTORY", "MODEL_CONFIG",
            "LEARNING_CURVE", "PREDICTIONS", "METRICS", "CALIBRATION", "METHOD_TABLE",
-           "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "raw"]
+           "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "RUN_SUMMARY", "html_of", "raw"]
 
 _FIELD = re.compile(r"{(\w+)}")
 
@@ -22,6 +22,13 @@ _FIELD = re.compile(r"{(\w+)}")
 def fill(template: str, **values: object) -> str:
     """Substitute the named wildcards of ``template``; others stay as ``{wildcard}``."""
     return _FIELD.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
+
+
+def html_of(table: str) -> str:
+    """The HTML page written beside a CSV table (``x/table2.csv`` -> ``x/table2.html``)."""
+    if not table.endswith(".csv"):
+        raise ValueError(f"not a CSV table path: {table!r}")
+    return table.removesuffix(".csv") + ".html"
 
 
 def raw(archive: str) -> str:
@@ -47,6 +54,8 @@ STEPS_FIG = f"{PREPROCESS}/steps.png"
 QUALITY = f"{PREPROCESS}/quality.csv"
 QUALITY_SCORES = f"{PREPROCESS}/quality_scores.parquet"
 MOCK_OVERVIEW = "results/mock/overview.png"
+# The report's page of the run: code version, archive, methods and their models.
+RUN_SUMMARY = "results/run_summary.html"
 
 # Per method: models, predictions, metrics, figures.
 METHOD = "results/{method}"

@@ -7,6 +7,7 @@ results table, figures and the report. No cutout is fetched: the method needs no
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -94,11 +95,48 @@ def test_sample_and_results_table(run):
     assert set(calibration["method"]) == {"sigma_sfr"} and set(calibration["model"]) == set(MODELS)
 
 
-def test_report_has_the_method_entries(run, repo):
+@pytest.fixture(scope="module")
+def report(run, repo):
     workdir, _ = run
     _run(repo, workdir, "--report", "report.html")
-    html = (workdir / "report.html").read_text(errors="replace")
-    for name in ("results.csv", "residual_bins.csv", "residuals.png", "pred_vs_true.png",
-                 "calibration.csv"):
-        assert name in html, name
+    return workdir / "report.html"
+
+
+def test_report_has_the_method_entries(run, report):
+    workdir, _ = run
+    html = report.read_text(errors="replace")
+    # tables are HTML pages (the CSV is a download inside each page), every entry labelled
+    blob = html.split('<script id="results">', 1)[1].split("var results = ", 1)[1]
+    entries = json.loads(blob.split("</script>", 1)[0].strip().rstrip(";"))
+    names = {Path(e).name for e in entries}
+    assert {"results.html", "residual_bins.html", "residuals.png", "pred_vs_true.png",
+            "calibration.html", "cutflow.html", "run_summary.html"} <= names, names
+    assert not [e for e in entries if e.endswith(".csv")]
+    assert all(entry["labels"] for entry in entries.values())
+    assert entries[f"{S}/metrics/results.html"]["mime_type"] == "text/html"
     assert "sigma_sfr" in html and "spread ratio" in html
+    page = (workdir / S / "metrics/results.html").read_text()
+    results = pd.read_csv(workdir / S / "metrics/results.csv")
+    assert page.count("<tr>") == len(results) + 1  # header and one row per model
+    assert f"<td>{MODELS[0]}</td>" in page and f"{results['MAE'][0]:.3f}</td>" in page
+    assert 'download="results.csv" href="data:text/csv;base64,' in page
+    summary = (workdir / "results/run_summary.html").read_text()
+    assert ", ".join(MODELS) in summary and "<td>code version</td>" in summary
+
+
+def test_report_in_a_browser(report, tmp_path):
+    """The landing page shows the run's description; a table page shows its table."""
+    from report_browser import check_report, find_chromium
+    if find_chromium() is None:
+        pytest.skip("no Chromium (Debian: apt-get install chromium)")
+    shots = check_report(report, tmp_path, "results/sigma_sfr/metrics/results.html")
+    for text in ("This run", "mock", "sigma_sfr", ", ".join(MODELS), "Code version",
+                 "Configuration"):
+        assert text in shots["dom"], text
+    from PIL import Image
+    for key in ("landing", "table"):
+        image = Image.open(shots[key]).convert("L")
+        assert image.size == (1400, 1000)
+        # rendered, not blank: the page has text (dark pixels) on a light background
+        dark = sum(image.histogram()[:96]) / (1400 * 1000)
+        assert dark > 0.002, (key, dark)

@@ -5,6 +5,7 @@
 
 import copy
 import re
+from pathlib import PurePosixPath
 
 from galstar import paths
 from galstar.config_checks import selected_methods
@@ -157,3 +158,54 @@ def method_targets(method):
                 for p in (paths.MODEL, paths.SCALER, paths.HISTORY, paths.MODEL_CONFIG,
                           paths.LEARNING_CURVE)]
     return out
+
+
+# Tables shown in the report as HTML pages. A rule registers its CSV output with
+# report_table() instead of report(): the CSV stays a plain output, and report.smk makes
+# one page rule per registered table (the page, beside the CSV, is the report entry).
+REPORT_TABLES = []
+_WILDCARD = re.compile(r"{(\w+)}")
+_NOT_WORD = re.compile(r"\W+")
+
+
+def report_table(csv, caption, category, subcategory=None, labels=None):
+    """Register ``csv`` (a path pattern) for the report; return it unflagged.
+
+    ``caption``, ``category``, ``subcategory`` and ``labels`` are those of report()
+    (wildcards allowed) and go to the page ``paths.html_of(csv)``.
+    """
+    labels = labels or {}
+    stem = PurePosixPath(csv).relative_to("results").with_suffix("")
+    what = labels.get("table") or stem.name
+    model = f" (model {labels['model']})" if "model" in labels else ""
+    REPORT_TABLES.append(dict(
+        csv=csv, html=paths.html_of(csv), caption=caption, category=category,
+        subcategory=subcategory, labels=labels, title=f"{category}: {what}{model}",
+        rule_name=f"table_html_{_NOT_WORD.sub('_', str(stem)).strip('_')}",
+        log=f"logs/report/{stem}.log"))
+    return csv
+
+
+def matches_pattern(pattern, path):
+    """Whether ``path`` is an instance of the wildcard ``pattern`` (no '/' in a wildcard)."""
+    parts = _WILDCARD.split(pattern)  # literal, wildcard name, literal, ...
+    regex = "".join("[^/]+" if i % 2 else re.escape(part) for i, part in enumerate(parts))
+    return re.fullmatch(regex, path) is not None
+
+
+def report_table_order():
+    """(first, second) rule names where a table's path also fits another's pattern
+    (results/sigma_sfr/metrics/results.csv and results/{method}/metrics/{name}.csv):
+    the more specific table's page rule goes first."""
+    count = lambda t: len(_WILDCARD.findall(t["csv"]))  # noqa: E731
+    return [(a["rule_name"], b["rule_name"]) for a in REPORT_TABLES for b in REPORT_TABLES
+            if count(a) < count(b) and matches_pattern(b["csv"], a["csv"])]
+
+
+def report_pages(wildcards):
+    """The report pages of the final targets (inputs of `all`): the page of every
+    registered table among the CSV targets, and the run summary."""
+    csvs = [t for t in all_targets(wildcards) if t.endswith(".csv")] + ["results/calibration.csv"]
+    pages = [paths.html_of(c) for c in csvs
+             if any(matches_pattern(t["csv"], c) for t in REPORT_TABLES)]
+    return [*dict.fromkeys(pages), paths.RUN_SUMMARY]

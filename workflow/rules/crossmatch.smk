@@ -22,10 +22,11 @@ rule crossmatch:
         sweeps=f"{RAW}/dr9_sweeps.txt",
     output:
         catalog=paths.CROSSMATCH,
-        cutflow=report(
+        cutflow=report_table(
             paths.CUTFLOW,
             caption="../report/cutflow.rst",
             category="Catalogue",
+            labels={"table": "cut-flow: rows left after each cut"},
         ),
         rejects=paths.CATALOG_REJECTS,
         shards=shard_paths(paths.CATALOG_SHARD),
@@ -51,6 +52,7 @@ rule crossmatch_separation_plot:
             paths.SEPARATION_FIG,
             caption="../report/separation.rst",
             category="Catalogue",
+            labels={"figure": "MPA-JHU to DR9 separations"},
         ),
     params:
         radius_arcsec=CROSSMATCH["radius_arcsec"],

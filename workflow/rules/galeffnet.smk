@@ -16,14 +16,14 @@ rule galeffnet_breakdown:
     input:
         paths.fill(paths.PREDICTIONS, method="galeffnet", name="{experiment}"),
     output:
-        table2=report(
+        table2=report_table(
             "results/galeffnet/metrics/{experiment}/table2.csv",
             caption="../report/table2.rst",
             category="galeffnet",
             subcategory="{experiment}",
             labels={"model": "{experiment}", "table": "Table 2: by size, z, TYPE"},
         ),
-        uncertainty=report(
+        uncertainty=report_table(
             "results/galeffnet/metrics/{experiment}/uncertainty_bins.csv",
             caption="../report/uncertainty_bins.rst",
             category="galeffnet",
@@ -51,14 +51,14 @@ rule galeffnet_table1:
     input:
         metrics=[paths.fill(paths.METRICS, method="galeffnet", name=n) for n in TABLE1_ROWS],
     output:
-        table1=report(
+        table1=report_table(
             paths.fill(paths.METHOD_TABLE, method="galeffnet", table="table1"),
             caption="../report/table1.rst",
             category="galeffnet",
             subcategory="summary",
             labels={"table": "Table 1: experiments and baselines"},
         ),
-        gain=report(
+        gain=report_table(
             paths.fill(paths.METHOD_TABLE, method="galeffnet", table="image_gain"),
             caption="../report/image_gain.rst",
             category="galeffnet",

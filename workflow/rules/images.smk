@@ -103,15 +103,17 @@ rule preprocess_summary:
         tables=shard_paths(paths.PREPROCESS_TABLE),
         manifests=shard_paths(f"{RAW}/cutouts/{{shard}}.parquet"),
     output:
-        counts=report(
+        counts=report_table(
             paths.REJECT_COUNTS,
             caption="../report/preprocess_reject_counts.rst",
             category="Preprocessing",
+            labels={"table": "objects kept and rejected, by reason"},
         ),
         figure=report(
             paths.STEPS_FIG,
             caption="../report/preprocess_steps.rst",
             category="Preprocessing",
+            labels={"figure": "the preprocessing steps on example cutouts"},
         ),
     params:
         preprocess=PREPROCESS,
@@ -136,10 +138,11 @@ rule preprocess_quality:
         ),
         archive=mock_archive_marker(),
     output:
-        quality=report(
+        quality=report_table(
             paths.QUALITY,
             caption="../report/preprocess_quality.rst",
             category="Preprocessing",
+            labels={"table": "preprocessing scored against the mock's truth"},
         ),
         scores=paths.QUALITY_SCORES,
     params:

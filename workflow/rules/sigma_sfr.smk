@@ -32,14 +32,14 @@ rule sigma_sfr_results:
     input:
         **{n: paths.fill(paths.PREDICTIONS, method="sigma_sfr", name=n) for n in SIGMA_SFR_MODELS},
     output:
-        results=report(
+        results=report_table(
             paths.fill(paths.METHOD_TABLE, method="sigma_sfr", table="results"),
             caption="../report/sigma_sfr_results.rst",
             category="sigma_sfr",
             subcategory="summary",
             labels={"table": "experiments and baseline, overall and at the low end"},
         ),
-        bins=report(
+        bins=report_table(
             paths.fill(paths.METHOD_TABLE, method="sigma_sfr", table="residual_bins"),
             caption="../report/sigma_sfr_bins.rst",
             category="sigma_sfr",

@@ -73,14 +73,14 @@ rule evaluate:
     input:
         paths.PREDICTIONS,
     output:
-        metrics=report(
+        metrics=report_table(
             paths.METRICS,
             caption="../report/metrics.rst",
             category="{method}",
             subcategory="{name}",
             labels={"model": "{name}", "table": "metrics on the test split"},
         ),
-        calibration=report(
+        calibration=report_table(
             paths.CALIBRATION,
             caption="../report/calibration.rst",
             category="{method}",
@@ -129,7 +129,7 @@ rule calibration_summary:
     input:
         unpack(calibration_inputs),
     output:
-        report(
+        report_table(
             "results/calibration.csv",
             caption="../report/calibration_summary.rst",
             category="Methods compared",

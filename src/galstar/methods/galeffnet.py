@@ -287,9 +287,11 @@ def baseline_inputs(shards: Sequence[str]) -> dict[str, list[str]]:
 
 def final_targets(found: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The method's own final outputs (``rule all``): Table 1, the image gain, each
-    experiment's figures and the ablation figures."""
+    experiment's Table 2, sigma bins and figures, and the ablation figures."""
     out = [paths.fill(paths.METHOD_TABLE, method=NAME, table=t) for t in ("table1", "image_gain")]
     for name in found:
+        out += [paths.fill(f"{paths.METHOD}/metrics/{{name}}/{t}.csv", method=NAME, name=name)
+                for t in ("table2", "uncertainty_bins")]
         out += [paths.fill(paths.FIGURE, method=NAME, name=name, figure=f) for f in FIGURES]
     kinds = {(e.get("ablation") or {}).get("kind") for e in found.values()} - {None}
     out += [paths.fill(paths.METHOD_FIGURE, method=NAME, figure=f"ablation_{k}")

@@ -12,6 +12,7 @@ import glob
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["LOG_FORMAT", "CPU_ONLY_NOISE", "log_to_file", "rule_log", "describe_output",
-           "has_nvidia_gpu", "native_stderr_filter", "start_backend"]
+           "has_nvidia_gpu", "native_stderr_filter", "start_backend", "quiet_worker"]
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
@@ -65,6 +66,17 @@ def native_stderr_filter(drop: re.Pattern[str]) -> Iterator[None]:
         os.dup2(saved, 2)  # closes the pipe's write end: the pump reads to its end
         thread.join(timeout=10)
         os.close(saved)
+
+
+def _exit_interrupted(signum: int, frame: Any) -> None:
+    os._exit(128 + signum)
+
+
+def quiet_worker() -> None:
+    """Initializer of worker processes (``ProcessPoolExecutor(initializer=...)``): a
+    Ctrl-C ends a worker without its traceback; the job's main process, which receives
+    the same SIGINT, reports the interruption once (:func:`rule_log`)."""
+    signal.signal(signal.SIGINT, _exit_interrupted)
 
 
 def start_backend() -> None:

@@ -134,3 +134,36 @@ def test_tensorflow_starts_without_cuda_noise_on_a_cpu_machine():
                           env=env, timeout=300, check=True)
     assert proc.stdout.strip() == "['cpu:0']"
     assert proc.stderr == "a real message\n", proc.stderr
+
+
+_POOL = """
+import sys, time
+from concurrent.futures import ProcessPoolExecutor
+from types import SimpleNamespace
+from galstar.logs import quiet_worker, rule_log
+job = SimpleNamespace(log=[sys.argv[1]], rule="preprocess_shard", output=[])
+with rule_log(job):
+    with ProcessPoolExecutor(max_workers=3, initializer=quiet_worker) as pool:
+        [f.result() for f in [pool.submit(time.sleep, 0.5) for _ in range(3)]]
+        futures = [pool.submit(time.sleep, 60)]  # one busy worker, two idle ones
+        time.sleep(1)
+        print("ready", flush=True)
+        [f.result() for f in futures]
+"""
+
+
+def test_ctrl_c_to_a_job_with_worker_processes_is_one_line(tmp_path):
+    """A terminal's Ctrl-C reaches the job and each of its workers (one process group)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _POOL, str(tmp_path / "job.log")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stdout.readline() == "ready\n"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err == "galstar: preprocess_shard interrupted\n"

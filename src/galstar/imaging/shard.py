@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from galstar.imaging.neighbour_model import Neighbours, neighbours_from_table
 from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
+from galstar.logs import quiet_worker
 
 __all__ = ["CARRY_COLUMNS", "CutoutReadError", "neighbours_per_object", "read_cutout",
            "preprocess_paths",
@@ -161,7 +162,7 @@ def preprocess_paths(
     chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
     nb_chunks = [list(neighbours[i : i + chunk]) for i in range(0, len(paths), chunk)]
     out: list[tuple[dict[str, Any], np.ndarray | None]] = []
-    with ProcessPoolExecutor(max_workers=threads) as pool:
+    with ProcessPoolExecutor(max_workers=threads, initializer=quiet_worker) as pool:
         results = pool.map(_process_chunk, chunks, [config] * len(chunks), nb_chunks)
         for part in tqdm(results, total=len(chunks), desc="preprocess", unit="chunk",
                          disable=not progress, mininterval=5):

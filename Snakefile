@@ -2,25 +2,16 @@
 # models of every method -> evaluation report. Rules wire files; workflow/scripts
 # adapt; the galstar package computes.
 
-import copy
-from pathlib import Path
-
-import yaml
-from snakemake.utils import min_version, update_config, validate
+from snakemake.utils import min_version, validate
 
 from galstar.config_checks import check_config
 
 min_version("9.0")
 
-# The demo config is the base; --configfile files and --config values are merged over
-# it, as a `configfile:` directive would do (which also prints "Config file ... is
-# extended by additional config specified via the command line" on every such run).
-DEFAULT_CONFIG = str(Path(workflow.basedir) / "config" / "config.yaml")
-_overrides = copy.deepcopy(config)  # the command line's
-config.clear()
-update_config(config, yaml.safe_load(Path(DEFAULT_CONFIG).read_text()))
-update_config(config, _overrides)
-workflow.configfiles.insert(0, DEFAULT_CONFIG)  # shown in the report, as with the directive
+
+# The demo; --configfile files and --config values are merged over it.
+configfile: "config/config.yaml"
+
 
 validate(config, "workflow/schemas/config.schema.yaml")
 # Cross-field checks (crop vs cutout, ordered ranges and bins, weights, mock options,

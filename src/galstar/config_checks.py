@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["ConfigError", "check_config", "selected_methods"]
 
 #: Methods built when config ``methods`` is not given: each one with a section.
-DEFAULT_METHODS = ("galeffnet", "sigma_sfr")
+DEFAULT_METHODS = ("galeffnet", "sigma_sfr", "stellar")
 
 
 class ConfigError(ValueError):
@@ -62,6 +62,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     problems = [
         *_methods(config),
         *_mock_options(config),
+        *_stellar_mock(config),
         *_ordered(config, ""),
         *_crop(config),
         *_interval_levels(config),
@@ -85,6 +86,30 @@ def _mock_options(config: Mapping[str, Any]) -> Iterator[str]:
         validate_options((config.get("mock") or {}).get("options"))
     except (TypeError, ValueError) as err:
         yield str(err)
+
+
+def _stellar_mock(config: Mapping[str, Any]) -> Iterator[str]:
+    """``stellar.mock.options`` are known settings, and (archive: mock) each arm accepts
+    the order shape the mock writes, else the shape filter rejects every star."""
+    from galstar.mock.stellar_settings import validate_stellar_options
+
+    section = config.get("stellar")
+    if not section or "stellar" not in selected_methods(config):
+        return
+    try:
+        mock = validate_stellar_options((section.get("mock") or {}).get("options"))
+    except (TypeError, ValueError) as err:
+        yield str(err)
+        return
+    if config.get("archive") != "mock":
+        return
+    written = {"vis": (len(mock.vis_orders or range(61)), 4096),
+               "nir": (2 * len(mock.nir_orders or range(28)), 2040)}
+    for arm, shape in written.items():
+        shapes = [tuple(s) for s in ((section.get("arms") or {}).get(arm) or {}).get("shapes", [])]
+        if shape not in shapes:
+            yield (f"stellar.arms.{arm}.shapes: the stellar mock writes {arm} orders of shape "
+                   f"{list(shape)} (stellar.mock.options), not among {[list(s) for s in shapes]}")
 
 
 def _is_number(value: Any) -> bool:

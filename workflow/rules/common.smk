@@ -11,6 +11,7 @@ from galstar import paths
 from galstar.config_checks import selected_methods
 from galstar.methods import get_method
 from galstar.training.experiments import merge
+from galstar.training.folds import fold_groups
 
 
 ARCHIVE = config["archive"]
@@ -24,6 +25,10 @@ METHODS = selected_methods(config)
 IMAGE_METHODS = {"galeffnet"}
 # Method -> experiment name -> resolved settings (defaults merged, ablations expanded).
 EXPERIMENTS = {m: get_method(m).experiments(config) for m in METHODS}
+# Method -> cross-validation group -> its fold experiments (experiment key `folds`).
+CV_GROUPS = {m: fold_groups(EXPERIMENTS[m]) for m in METHODS}
+# Methods that read the shared galaxy sample (the stellar method reads only its own data).
+GALAXY_METHODS = [m for m in METHODS if m != "stellar"]
 
 
 # No wildcard spans a directory: results/<method>/metrics/<name>.csv must never match
@@ -90,6 +95,12 @@ def experiment_regex():
     return "|".join(sorted(map(re.escape, names))) or "(?!)"
 
 
+def cv_group_regex():
+    """Wildcard regex of every cross-validation group name (gathered predictions)."""
+    names = {g for groups in CV_GROUPS.values() for g in groups}
+    return "|".join(sorted(map(re.escape, names))) or "(?!)"
+
+
 def all_targets(wildcards):
     """The final targets of the workflow: one group per stage, then each method's.
 
@@ -98,9 +109,11 @@ def all_targets(wildcards):
     outputs when it starts, and an interrupted job (a killed ``--forcerun train``) must
     not leave a missing model behind outputs that still satisfy ``rule all``.
     """
-    targets = [f"{RAW}/mpajhu.parquet", f"{RAW}/dr9_sweeps.txt", paths.CROSSMATCH,
-               paths.CUTFLOW, paths.CATALOG_REJECTS, *shard_paths(paths.CATALOG_SHARD),
-               paths.SEPARATION_FIG]
+    targets = []
+    if GALAXY_METHODS:
+        targets += [f"{RAW}/mpajhu.parquet", f"{RAW}/dr9_sweeps.txt", paths.CROSSMATCH,
+                    paths.CUTFLOW, paths.CATALOG_REJECTS, *shard_paths(paths.CATALOG_SHARD),
+                    paths.SEPARATION_FIG]
     for fn in STAGE_TARGETS:
         targets.extend(fn())
     for method in METHODS:
@@ -127,9 +140,11 @@ def preprocess_targets():
 
 
 def model_names(method):
-    """Every model of ``method`` with predictions: its experiments, then its baselines."""
+    """Every model of ``method`` that is evaluated: its experiments (a cross-validation
+    group as one model, its gathered folds), then its baselines."""
     baselines = [f"baseline-{b}" for b in config[method].get("baselines") or {}]
-    return [*EXPERIMENTS[method], *baselines]
+    single = [n for n, exp in EXPERIMENTS[method].items() if not exp.get("cv_group")]
+    return [*single, *CV_GROUPS[method], *baselines]
 
 
 def calibration_inputs(wildcards):
@@ -154,6 +169,8 @@ def method_targets(method):
         out += [f for files in method_module.baseline_inputs(SHARDS).values() for f in files]
     for name, exp in EXPERIMENTS[method].items():
         out += [f for files in method_module.inputs(exp, SHARDS).values() for f in files]
+        if exp.get("cv_group"):
+            out.append(paths.fill(paths.PREDICTIONS, method=method, name=name))
         out += [paths.fill(p, method=method, experiment=name)
                 for p in (paths.MODEL, paths.SCALER, paths.HISTORY, paths.MODEL_CONFIG,
                           paths.LEARNING_CURVE)]

@@ -6,9 +6,25 @@
 EXPERIMENT_REGEX = experiment_regex()
 
 
+def experiment_init(wildcards):
+    """The model and scaler a warm-started experiment (``init_from``) starts from."""
+    source = experiment(wildcards).get("init_from")
+    if not source:
+        return {}
+    return {k: paths.fill(p, method=wildcards.method, experiment=source)
+            for k, p in (("init_model", paths.MODEL), ("init_scaler", paths.SCALER))}
+
+
+def cv_folds(wildcards):
+    """The fold predictions of cross-validation group ``{name}`` (galstar.training.folds)."""
+    return [paths.fill(paths.PREDICTIONS, method=wildcards.method, name=fold)
+            for fold in CV_GROUPS[wildcards.method][wildcards.name]]
+
+
 rule train:
     input:
         unpack(experiment_inputs),
+        unpack(experiment_init),
     output:
         model=paths.MODEL,
         scaler=paths.SCALER,
@@ -67,6 +83,23 @@ rule predict:
         "../../envs/train.yaml"
     script:
         "../scripts/predict.py"
+
+
+rule gather_folds:
+    input:
+        cv_folds,
+    output:
+        paths.PREDICTIONS,
+    wildcard_constraints:
+        name=cv_group_regex(),
+    log:
+        "logs/{method}/gather/{name}.log",
+    benchmark:
+        "benchmarks/{method}/gather/{name}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/gather_folds.py"
 
 
 rule evaluate:

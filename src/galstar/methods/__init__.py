@@ -16,6 +16,7 @@ __all__ = ["METHODS", "get_method"]
 METHODS: dict[str, str] = {
     "galeffnet": "galstar.methods.galeffnet",
     "sigma_sfr": "galstar.methods.sigma_sfr",
+    "stellar": "galstar.methods.stellar",
 }
 
 

@@ -23,15 +23,19 @@ def train_experiment(method: str, files: Files, experiment: Mapping[str, Any], *
                      outputs: Mapping[str, str | os.PathLike], verbose: int = 0
                      ) -> dict[str, Any]:
     """Train ``experiment`` of ``method`` and write ``outputs`` (model_path, scaler_path,
-    history_path, config_path)."""
+    history_path, config_path). ``files`` may hold ``init_model`` and ``init_scaler``
+    (experiment key ``init_from``: a warm start); the rest are the method's inputs."""
     from galstar.training.fit import train_model
 
     module = get_method(method)
+    files = dict(files)
+    init = {f"{key}_path": files.pop(key)[0] for key in ("init_model", "init_scaler")
+            if files.get(key)}
     train = module.load_split(files, experiment, "train")
     val = module.load_split(files, experiment, "val")
     build, info = module.model_builder(experiment, train, seed)
     return train_model(build, train, val, experiment, seed=seed, run_info=info,
-                       verbose=verbose, **outputs)
+                       verbose=verbose, **init, **outputs)
 
 
 def predict_experiment(method: str, files: Files, experiment: Mapping[str, Any], *,

@@ -18,6 +18,8 @@ MODELS: dict[str, str] = {
     "galeffnet": "galstar.models.galeffnet:build_galeffnet",
     "resnet1d": "galstar.models.resnet1d:build_resnet1d",
     "cnn1d": "galstar.models.resnet1d:build_cnn1d",
+    "starnet": "galstar.models.starnet:build_starnet",
+    "vgg1d": "galstar.models.vgg1d:build_vgg1d",
 }
 
 

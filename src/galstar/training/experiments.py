@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from galstar.training.folds import expand_folds
+
 __all__ = ["RESOURCE_DEFAULTS", "merge", "check_name", "resolve_experiments"]
 
 #: Scheduling defaults (config ``training``, the method's or the experiment may override).
@@ -58,4 +60,4 @@ def resolve_experiments(config: Mapping[str, Any], method: str) -> dict[str, dic
     if not experiments:
         raise ValueError(f"config {method}.experiments: the method is enabled (methods:) "
                          "but has no experiments")
-    return experiments
+    return expand_folds(experiments, f"{method}.experiments")

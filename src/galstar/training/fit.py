@@ -36,9 +36,9 @@ from galstar.training.device import (
     seed_everything,
 )
 from galstar.training.losses import get_loss
-from galstar.training.scaler import fit_scaler
+from galstar.training.scaler import fit_scaler, load_scaler
 
-__all__ = ["fit_model", "train_model", "plain"]
+__all__ = ["fit_model", "train_model", "init_weights", "plain"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ def train_model(
     history_path: str | os.PathLike,
     config_path: str | os.PathLike,
     run_info: Mapping[str, Any] | None = None,
+    init_model_path: str | os.PathLike | None = None,
+    init_scaler_path: str | os.PathLike | None = None,
     verbose: int = 2,
 ) -> dict[str, Any]:
     """Train one experiment end to end and write its four outputs atomically.
@@ -119,6 +121,11 @@ def train_model(
         ``model.keras``, ``scaler.json``, ``history.csv``, ``config.yaml``.
     run_info : mapping, optional
         Method facts recorded in ``config.yaml`` under ``run`` (e.g. an input scale).
+    init_model_path, init_scaler_path : path, optional
+        Warm start (experiment key ``init_from``): the built model takes the weights of
+        every layer of this saved model with the same name and weight shapes
+        (:func:`init_weights`), and the labels are scaled with its scaler instead of
+        one fitted on ``train``, so that its outputs keep their meaning.
 
     Returns
     -------
@@ -140,7 +147,14 @@ def train_model(
              name, device["device"], device["name"], device["backend"], policy,
              len(train), len(val))
 
-    scaler = fit_scaler(str(experiment.get("scaler", "minmax")), train.labels, train.targets)
+    if init_scaler_path is not None:
+        scaler = load_scaler(init_scaler_path)
+        if tuple(scaler.targets) != tuple(train.targets):
+            raise ValueError(f"experiment {name}: init_from scaler {init_scaler_path} has "
+                             f"targets {list(scaler.targets)}, not {list(train.targets)}")
+    else:
+        scaler = fit_scaler(str(experiment.get("scaler", "minmax")), train.labels,
+                            train.targets)
     batch_size = int(experiment["batch_size"])
     train_ds = make_dataset(train, scaler.transform(train.labels), batch_size, shuffle=True,
                             augment=bool(experiment.get("augment", False)), seed=seed)
@@ -149,6 +163,10 @@ def train_model(
 
     with precision_scope(policy):
         model = build_model(train)
+        if init_model_path is not None:
+            copied = init_weights(model, init_model_path)
+            log.info("experiment %s: %d layers start from %s", name, len(copied),
+                     init_model_path)
         callbacks = build_callbacks(experiment)
         n_precise = int(experiment.get("precise_bn") or 0)
         if n_precise > 0:
@@ -187,6 +205,7 @@ def train_model(
         "best_val_loss": float(history["val_loss"][best]),
         "train_images_per_s": float(history.attrs["images_per_s"]),
         **kept,
+        **({"init_from": str(init_model_path)} if init_model_path is not None else {}),
     }
     with atomic_path(config_path) as tmp:
         tmp.write_text(yaml.safe_dump({"experiment": plain(experiment), "run": summary},
@@ -195,6 +214,38 @@ def train_model(
              "images/s", name, summary["epochs_run"], summary["best_val_loss"],
              summary["best_epoch"], summary["train_images_per_s"])
     return summary
+
+
+def init_weights(model: keras.Model, source_path: str | os.PathLike) -> list[str]:
+    """Copy into ``model`` the weights of every layer of the saved model ``source_path``
+    that has the same name and the same weight shapes; return the copied layers' names.
+
+    Raises
+    ------
+    ValueError
+        If the source cannot be loaded or no layer matches (a different architecture).
+    """
+    try:
+        source = keras.saving.load_model(source_path, compile=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot load init_from model {source_path}: {err}") from err
+    by_name = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in model.layers:
+        other = by_name.get(layer.name)
+        weights = layer.get_weights()
+        if other is None or not weights:
+            continue
+        theirs = other.get_weights()
+        if [w.shape for w in theirs] == [w.shape for w in weights]:
+            layer.set_weights(theirs)
+            if hasattr(layer, "finalize_state"):  # Normalization: mean/variance from weights
+                layer.finalize_state()
+            copied.append(layer.name)
+    if not copied:
+        raise ValueError(f"init_from model {source_path} shares no layer (same name and "
+                         f"shapes) with model {model.name}")
+    return copied
 
 
 def _choose_weights(model: keras.Model, averager: WeightAverage,

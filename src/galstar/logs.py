@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["LOG_FORMAT", "CPU_ONLY_NOISE", "log_to_file", "rule_log", "describe_output",
-           "has_nvidia_gpu", "native_stderr_filter", "start_backend", "quiet_worker"]
+           "has_nvidia_gpu", "native_stderr_filter", "quiet_worker"]
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
@@ -79,20 +79,6 @@ def quiet_worker() -> None:
     signal.signal(signal.SIGINT, _exit_interrupted)
 
 
-def start_backend() -> None:
-    """Import Keras and its backend and list the devices once, so that TensorFlow's CUDA
-    probe happens here: on a machine without an NVIDIA GPU its messages
-    (:data:`CPU_ONLY_NOISE`) are dropped, everything else it prints is kept."""
-    quiet = native_stderr_filter(CPU_ONLY_NOISE) if not has_nvidia_gpu() else None
-    with quiet or contextlib.nullcontext():
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-
-
 def log_to_file(path: str | os.PathLike, level: int = logging.INFO) -> None:
     """Send every logger's records (and Python warnings) to ``path``, replacing any
     handler set up before (a library that configured logging first must not leave the
@@ -131,8 +117,7 @@ def _paths(files: Any) -> Sequence[str]:
 
 
 @contextlib.contextmanager
-def rule_log(smk: Any, level: int = logging.INFO, *, backend: bool = False
-             ) -> Iterator[logging.Logger]:
+def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
     """Run a workflow script's body with its rule's log set up.
 
     Parameters
@@ -141,8 +126,6 @@ def rule_log(smk: Any, level: int = logging.INFO, *, backend: bool = False
         The script's ``snakemake`` object (``log``, ``rule``, ``wildcards``, ``output``).
     level : int
         Lowest level written to the log.
-    backend : bool
-        The script uses Keras: start it first with :func:`start_backend`.
 
     Yields
     ------
@@ -166,8 +149,6 @@ def rule_log(smk: Any, level: int = logging.INFO, *, backend: bool = False
     log.info("job %s started (pid %d)", job, os.getpid())
     started = time.perf_counter()
     try:
-        if backend:
-            start_backend()
         yield log
     except KeyboardInterrupt:
         # Ctrl-C reaches every job of the terminal's process group: a traceback from

@@ -126,7 +126,7 @@ def test_tensorflow_starts_without_cuda_noise_on_a_cpu_machine():
     import subprocess
     import sys
 
-    code = ("import os\nfrom galstar.logs import start_backend\nstart_backend()\n"
+    code = ("import os\nfrom galstar.training.backend import start_backend\nstart_backend()\n"
             "import keras\nprint(keras.distribution.list_devices())\n"
             "os.write(2, b'a real message\\n')\n")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}

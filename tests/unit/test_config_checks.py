@@ -111,9 +111,8 @@ def test_repeated_interval_level():
 
 def test_resolution_above_the_crop():
     problems = _problems(lambda c: c["galaxies"]["preprocess"].update(crop=32))
-    # every experiment (and the gr ablation copy) reads 64 px images: upsampled from 32
+    # every experiment reads 64 px images: upsampled from 32
     assert sorted(p.split(":")[0] for p in problems) == [
-        "galeffnet.experiments.galeffnet-bands-gr.resolution",
         "galeffnet.experiments.galeffnet-z.resolution",
         "galeffnet.experiments.galeffnet.resolution"]
 

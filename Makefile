@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# pytest-xdist workers: many tests wait on one thread (tracing, DAG building, servers).
+TEST_WORKERS ?= 2
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile profiles/local --cores $(CORES)
 export KERAS_BACKEND ?= tensorflow
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -39,7 +41,7 @@ demo: setup
 
 test: setup
 	bash tests/slurm/install.sh
-	$(BIN)/python -m pytest -q --timeout=1800 --durations=25
+	$(BIN)/python -m pytest -q --timeout=1800 --durations=25 -n $(TEST_WORKERS) --dist loadgroup
 	$(BIN)/lint-imports
 	$(BIN)/snakemake --lint
 

@@ -44,7 +44,8 @@ def _config(repo: Path) -> dict:
                           threads=2, mem_mb=2000, runtime=10)
     st["experiments"] = {
         "starnet-vis-a": {"arm": "vis", "regime": "synthetic"},
-        "starnet-vis-b": {"arm": "vis", "regime": "observed", "folds": FOLDS},
+        "starnet-vis-b": {"arm": "vis", "regime": "observed", "folds": FOLDS,
+                          "val_share": 0.5},
         "starnet-vis-c": {"arm": "vis", "regime": "finetune", "folds": FOLDS,
                           "init_from": "starnet-vis-a", "learning_rate": 3.0e-4},
         "vgg1d-T-nir-a": {"model": "vgg1d", "targets": ["teff"], "arm": "nir",
@@ -115,8 +116,10 @@ def test_counts_after_rejects_match_the_mock(run):
         test = pred[pred["split"] == "test"]
         assert sorted(test["object_id"]) == sorted(sample.loc[usable, "object_id"]), name
     gathered = pd.read_parquet(workdir / S / "predictions" / "starnet-vis-b.parquet")
-    assert sorted(gathered.loc[gathered["split"] == "val", "object_id"]) == \
-        sorted(sample.loc[usable, "object_id"])
+    val = gathered.loc[gathered["split"] == "val", "object_id"]
+    assert val.is_unique and set(val) < set(sample.loc[usable, "object_id"])  # half a fold
+    full = pd.read_parquet(workdir / S / "predictions" / "starnet-fusion-b.parquet")
+    assert full["object_id"][full["split"] == "val"].is_unique  # val_share 1: whole folds
     grid = pd.read_parquet(workdir / S / "grid" / "vis.parquet")
     assert len(grid) == 2 * len(NODES) and grid["kept"].all()
 

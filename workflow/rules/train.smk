@@ -11,7 +11,8 @@ def experiment_init(wildcards):
     source = experiment(wildcards).get("init_from")
     if not source:
         return {}
-    return {k: paths.fill(p, method=wildcards.method, experiment=source)
+    # lists, as every method input: the scripts pass each named input on as a list
+    return {k: [paths.fill(p, method=wildcards.method, experiment=source)]
             for k, p in (("init_model", paths.MODEL), ("init_scaler", paths.SCALER))}
 
 

@@ -196,8 +196,8 @@ def load_split(files: Mapping[str, Sequence[str]], experiment: Mapping[str, Any]
 
     synthetic: train and val are grid spectra (val: ``val_fraction`` of the grid nodes,
     every copy of a node on one side), test is every observed star. observed /
-    finetune: fold ``fold`` is test, the next fold val, the rest train
-    (:func:`galstar.training.folds.fold_split`).
+    finetune: fold ``fold`` is test, the next fold (its first ``val_share``) val, the
+    rest train (:func:`galstar.training.folds.fold_split`).
     """
     from galstar.training.data import ArraySource, Split
     from galstar.training.folds import fold_split
@@ -213,7 +213,8 @@ def load_split(files: Mapping[str, Sequence[str]], experiment: Mapping[str, Any]
         rows = _observed_rows(files, experiment)
         if experiment.get("cv_group"):
             rows["split"] = fold_split(rows["fold"], int(experiment["fold"]),
-                                       int(experiment["folds"]))
+                                       int(experiment["folds"]),
+                                       float(experiment.get("val_share", 1.0)))
         else:
             rows["split"] = "test"
         rows = rows[rows["split"] == split].reset_index(drop=True)

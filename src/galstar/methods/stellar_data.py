@@ -343,14 +343,17 @@ def prepare_grid_arm(grid_files: pd.DataFrame, arm: str, grid, resolving_power: 
                     spectrum = degrade_to_grid(w, f, grid, resolving_power, rv_kms=rv)
                     row["rv_kms"] = rv
                 spectrum, _ = add_noise(spectrum, row["snr"], rng)
+            if not np.all(np.isfinite(spectrum)):
+                row["reject_reason"] = "grid_coverage: the shifted model leaves the arm grid"
+                continue
             try:
                 flux[i] = normalise_flux(wave, spectrum, normalise).flux
-            except ValueError as err:
+            except (ValueError, TypeError) as err:  # TypeError: numpy fit of no pixel
                 row["reject_reason"] = f"normalisation: {err}"
                 continue
             row["kept"] = bool(np.all(np.isfinite(flux[i])))
             if not row["kept"]:
-                row["reject_reason"] = "grid_coverage: the shifted model leaves the arm grid"
+                row["reject_reason"] = "normalisation: non-finite output"
                 flux[i] = 0.0
     table = pd.DataFrame(rows, columns=["node", "copy", "teff", "logg", "mh", "snr", "rv_kms",
                                         "source", "kept", "reject_reason"])

@@ -83,7 +83,9 @@ def estimate_continuum(wavelength: np.ndarray, flux: np.ndarray, block: int = 51
         if not scale > 0:
             break
         new = (resid > -clip_low * scale) & (resid < clip_high * scale)
-        if np.array_equal(new, accepted):
+        # an empty set (a noiseless model whose spline passes above every pixel) keeps the
+        # last non-empty one: the baseline fit downstream needs continuum pixels
+        if np.array_equal(new, accepted) or not new.any():
             break
         accepted = new
     return Continuum(continuum=continuum, accepted=accepted)

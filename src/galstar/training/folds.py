@@ -2,10 +2,10 @@
 
 An experiment with ``folds: K`` (K >= 2) becomes K experiments ``<name>-fold<k>``
 (k = 0..K-1), each with ``fold: k`` and ``cv_group: <name>``; the method's loader puts
-the objects of fold k in ``test``, those of fold (k + 1) mod K in ``val`` and the rest
-in ``train`` (:func:`fold_split`), so that the gathered predictions
-(:func:`gather_folds`, saved as ``<name>``) hold every object once in ``test`` and once
-in ``val``. ``init_from: <experiment>`` starts training from that experiment's weights
+the objects of fold k in ``test``, those of fold (k + 1) mod K (or a share of them) in
+``val`` and the rest in ``train`` (:func:`fold_split`), so that the gathered predictions
+(:func:`gather_folds`, saved as ``<name>``) hold every object once in ``test`` and at
+most once in ``val``. ``init_from: <experiment>`` starts training from that experiment's weights
 and label scaler (the rule makes training depend on its model); a fold of a group that
 starts from another group with the same K starts from the matching fold.
 Keras-free: the Snakefile resolves experiments at parse time.
@@ -113,14 +113,24 @@ def assign_folds(n: int, k: int, seed: int, order: np.ndarray | None = None) -> 
     return folds
 
 
-def fold_split(fold: np.ndarray, k: int, n_folds: int) -> np.ndarray:
+def fold_split(fold: np.ndarray, k: int, n_folds: int, val_share: float = 1.0) -> np.ndarray:
     """Split names of objects with folds ``fold`` for fold experiment ``k``: ``test``
-    for fold k, ``val`` for fold (k + 1) mod K, ``train`` otherwise."""
+    for fold k, ``val`` for the first ``val_share`` of fold (k + 1) mod K (in the given
+    order; the rest of it trains), ``train`` otherwise.
+
+    ``val_share < 1`` leaves more to train with few folds (K = 3, share 0.5: 50% train,
+    17% val, 33% test); an object is still in ``val`` of at most one fold.
+    """
     fold = np.asarray(fold, dtype=np.int64)
     if not 0 <= int(k) < int(n_folds):
         raise ValueError(f"fold {k} is not in 0..{n_folds - 1}")
+    if not 0.0 < float(val_share) <= 1.0:
+        raise ValueError(f"val_share must be in (0, 1], got {val_share}")
     out = np.full(fold.shape, "train", dtype=object)
-    out[fold == (int(k) + 1) % int(n_folds)] = "val"
+    following = fold == (int(k) + 1) % int(n_folds)
+    rank = np.cumsum(following) - 1
+    n_val = int(np.ceil(float(val_share) * following.sum() - 1e-9))
+    out[following & (rank < n_val)] = "val"
     out[fold == int(k)] = "test"
     return out
 

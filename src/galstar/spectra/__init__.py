@@ -6,6 +6,8 @@ flux-conserving resampling onto one grid per arm, :func:`normalise` (three passe
 Savitzky-Golay smoothing chosen by BIC, continuum and baseline removal),
 :func:`degrade` (Gaussian blur to resolving power R) and the grid-side helpers, and
 :func:`read_labels` for literature labels. Wavelengths are in Angstrom throughout.
+SDSS galaxy spectra (issue 13): :func:`read_spectrum`, :func:`to_grid` and the shard
+function :func:`preprocess_sdss_files` (modules sdss, sdss_grid, sdss_shard).
 """
 
 from galstar.spectra.btsettl import read_btsettl
@@ -32,6 +34,9 @@ from galstar.spectra.resample import (
     resample_to_grid,
 )
 from galstar.spectra.resolution import degrade, degrade_log
+from galstar.spectra.sdss import Spectrum, read_spectrum  # SDSS galaxy spectra (issue 13)
+from galstar.spectra.sdss_grid import SdssGridSettings, SpectrumGrid, to_grid
+from galstar.spectra.sdss_shard import SdssShard, preprocess_sdss_files
 from galstar.spectra.shapes import ShapeSettings, check_shape, filter_shapes
 from galstar.spectra.stitch import Gap, Stitched, StitchSettings, stitch
 
@@ -74,3 +79,5 @@ __all__ = [
     "stitch",
     "truncate",
 ]
+__all__ += ["SdssGridSettings", "SdssShard", "Spectrum", "SpectrumGrid", "preprocess_sdss_files",
+            "read_spectrum", "to_grid"]

@@ -5,7 +5,8 @@ Submodules: ``settings`` (``mock.options``), ``universe`` (draw and place the so
 for scoring only), ``cutouts`` (the cutout service), ``writer`` (the whole archive),
 ``sources`` (mock or live, chosen once per data product), ``figures`` (overview);
 for stars ``stellar`` (the stellar archive), ``stellar_settings``, ``btsettl``,
-``carmenes``.
+``carmenes``; for SDSS ``sdss_spectra`` (spec files, DR7 flat files), ``sdss_layout``
+(the spec file format), ``mpajhu_dr7``, ``sdss_settings``.
 Names below are imported on first use, so ``import galstar.mock`` stays light.
 """
 
@@ -16,7 +17,8 @@ from typing import Any
 
 __all__ = ["MockSettings", "validate_options", "build_mock_archive", "MockCutoutService",
            "CUT_ORDER", "RELEASE", "expected_cut", "spec_obj_id", "psf_fwhm_of_bricks",
-           "build_stellar_mock", "StellarMockSettings", "validate_stellar_options"]
+           "build_stellar_mock", "StellarMockSettings", "validate_stellar_options",
+           "build_sdss_spectra", "SdssMockSettings", "validate_sdss_options"]
 
 _HOME = {
     "MockSettings": "settings",
@@ -31,6 +33,9 @@ _HOME = {
     "build_stellar_mock": "stellar",
     "StellarMockSettings": "stellar_settings",
     "validate_stellar_options": "stellar_settings",
+    "build_sdss_spectra": "sdss_spectra",
+    "SdssMockSettings": "sdss_settings",
+    "validate_sdss_options": "sdss_settings",
 }
 
 

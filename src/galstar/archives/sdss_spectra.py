@@ -126,6 +126,8 @@ def _walk_headers(fh, nbytes: int) -> list[tuple[dict[str, str], int]]:
         fh.seek(pos)
         try:
             cards = _read_header(fh)
+        except Rejected:
+            raise
         except (ValueError, KeyError) as err:
             raise Rejected(f"not_fits: header of HDU {len(out)} ({err})") from None
         if cards is None:

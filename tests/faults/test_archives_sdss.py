@@ -1,0 +1,210 @@
+"""Live SDSS spectrum (SAS) and MPA-JHU DR7 clients against a loopback server with faults.
+
+The server (tests/http_faults.py) serves the mock archive's own SDSS files: spectra
+under ``/sas/dr17/...`` exactly as the SAS lays them out, the DR7 flat files under
+``/mpa/SDSS/DR7/Data/`` (also gzip-compressed, as ``.fit.gz``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from http_faults import FaultPlan, FaultServer
+
+from galstar.archives.mpajhu_dr7 import fetch_mpajhu_dr7, read_dr7_sfr, validate_dr7_file
+from galstar.archives.sdss_spectra import (
+    fetch_sdss_spectra,
+    sas_spectrum_path,
+    validate_spec_file,
+)
+from galstar.archives.validate import Rejected
+from galstar.mock import build_mock_archive
+from galstar.mock.mpajhu_dr7 import DR7_DIR, GAL_INFO_NAME, GAL_TOTSFR_NAME
+from galstar.mock.sdss_spectra import SDSS_TRUTH, build_sdss_spectra
+from galstar.mock.skyserver import MOCK_GALSPEC, read_mock_mpajhu
+
+FIXTURE = (Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sdss"
+           / "spec-0266-51602-0013.fits")
+KINDS = ("500", "429", "timeout", "truncated", "truncated_nolength", "html")
+FAST = dict(max_retries=6, backoff_s=0.005, timeout_s=0.4, rate_per_s=None)
+
+
+class SdssServer(FaultServer):
+    """Serves ``/sas/...`` and ``/mpa/...`` from a mock root; ``swap`` maps one SAS path
+    onto another object's file (a mirror serving the wrong object)."""
+
+    swap: dict[str, str] = {}
+
+    def route(self, path, params, range_header):
+        if path.startswith("/sas/"):
+            rel = self.swap.get(path[1:], path[1:])
+            return "sas", lambda: self._file(self.root / rel, range_header)
+        gz = re.fullmatch(r"/mpa/SDSS/DR7/Data/(gal_[a-z]+_dr7_v5_2)\.fit\.gz", path)
+        if gz:
+            src = self.root / DR7_DIR / f"{gz.group(1)}.fits"
+            return "mpa", lambda: (200, gzip.compress(src.read_bytes(), mtime=0), {})
+        if path.startswith("/mpa/"):
+            return "mpa", lambda: self._file(self.root / path[1:], range_header)
+        return "other", lambda: (404, b"Not Found\n", {})
+
+
+@pytest.fixture(scope="module")
+def mock_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sdss_archive")
+    build_mock_archive(root, 40, 10, 60, 3)
+    build_sdss_spectra(root, n_spectra=14)
+    return root
+
+
+@pytest.fixture(scope="module")
+def targets(mock_root):
+    truth = pd.read_parquet(mock_root / SDSS_TRUTH)
+    return truth[["plate", "mjd", "fiberid", "path"]].reset_index(drop=True)
+
+
+@pytest.fixture
+def server(mock_root):
+    started = []
+
+    def start(rate: float = 0.0, seed: int = 0, swap=None) -> SdssServer:
+        srv = SdssServer(root=mock_root, plan=FaultPlan(rate=rate, kinds=KINDS, seed=seed,
+                                                        timeout_s=0.8))
+        srv.swap = dict(swap or {})
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+def test_spectra_download_through_faults_identical_and_resume(server, mock_root, targets,
+                                                              tmp_path):
+    srv = server(rate=0.4, seed=2)
+    missing = pd.DataFrame({"plate": [9999], "mjd": [59999], "fiberid": [1]})
+    wanted = pd.concat([targets[["plate", "mjd", "fiberid"]], missing], ignore_index=True)
+    manifest = fetch_sdss_spectra(wanted, tmp_path / "sas_cache", base_url=srv.base_url,
+                                  concurrency=3, seed=1, **FAST)
+    assert manifest["status"].tolist() == ["ok"] * len(targets) + ["failed"]
+    assert manifest["reject_reason"].iloc[-1] == "http_404"
+    assert srv.stats.total_faults >= 5 and srv.stats.max_in_flight <= 3
+    for t, path in zip(targets.itertuples(), manifest["path"], strict=False):
+        assert path.endswith(t.path)
+        assert open(path, "rb").read() == (mock_root / t.path).read_bytes()
+    before = srv.stats.total_requests
+    again = fetch_sdss_spectra(targets, tmp_path / "sas_cache", base_url=srv.base_url,
+                               concurrency=3, seed=1, **FAST)
+    assert (again["status"] == "ok").all() and (again["attempts"] == 0).all()
+    assert srv.stats.total_requests == before  # everything came from the cache
+
+
+def test_partial_spectrum_resumes_with_one_range_request(server, mock_root, targets,
+                                                         tmp_path):
+    srv = server()
+    t = targets.iloc[0]
+    data = (mock_root / t.path).read_bytes()
+    dest = tmp_path / "cache" / t.path
+    dest.parent.mkdir(parents=True)
+    dest.with_name(dest.name + ".part").write_bytes(data[: len(data) // 3])
+    manifest = fetch_sdss_spectra(targets.iloc[:1], tmp_path / "cache", base_url=srv.base_url,
+                                  **FAST)
+    assert manifest["status"].iloc[0] == "ok" and dest.read_bytes() == data
+    assert srv.stats.requests["sas"] == 1
+
+
+def test_a_file_of_another_object_is_a_permanent_reject(server, targets, tmp_path):
+    a, b = targets.iloc[0], targets.iloc[1]
+    srv = server(swap={a.path: b.path})
+    manifest = fetch_sdss_spectra(targets.iloc[:2], tmp_path / "c", base_url=srv.base_url,
+                                  **FAST)
+    assert manifest["status"].tolist() == ["failed", "ok"]
+    assert manifest["reject_reason"].iloc[0].startswith("wrong_object")
+    assert manifest["attempts"].iloc[0] == 1  # not retried
+
+
+def test_spec_validation_names_what_is_wrong(mock_root, targets, tmp_path):
+    good = mock_root / targets["path"].iloc[0]
+    data = good.read_bytes()
+    cases = {"truncated": data[: len(data) - 3000], "html_page": b"<html><body>busy</body>",
+             "not_fits": b"\x00" * 4000}
+    for reason, body in cases.items():
+        (tmp_path / "bad.fits").write_bytes(body)
+        with pytest.raises(Rejected) as err:
+            validate_spec_file(tmp_path / "bad.fits")
+        assert err.value.reason.startswith(reason)
+    with fits.open(good) as hdul:
+        renamed = fits.HDUList([h.copy() for h in hdul])
+        renamed[1].name = "FLUXES"
+        renamed.writeto(tmp_path / "no_coadd.fits")
+        fits.HDUList([h.copy() for h in hdul[:2]]).writeto(tmp_path / "no_specobj.fits")
+    for name, reason in (("no_coadd", "missing_extension: no COADD"),
+                         ("no_specobj", "missing_extension: neither SPECOBJ")):
+        with pytest.raises(Rejected) as err:
+            validate_spec_file(tmp_path / f"{name}.fits")
+        assert err.value.reason.startswith(reason) and err.value.permanent
+    info = validate_spec_file(good, (targets["plate"][0], targets["mjd"][0],
+                                     targets["fiberid"][0]))
+    assert info.n_pixels > 3800
+
+
+def test_sas_path_and_validation_of_the_real_fixture():
+    assert sas_spectrum_path(266, 51602, 13) == (
+        "sas/dr17/sdss/spectro/redux/26/spectra/lite/0266/spec-0266-51602-0013.fits")
+    info = validate_spec_file(FIXTURE, (266, 51602, 13))
+    assert (info.n_pixels, info.object_hdu) == (3838, "SPECOBJ")
+    with pytest.raises(Rejected, match="wrong_object"):
+        validate_spec_file(FIXTURE, (266, 51602, 14))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_dr7_flat_files_through_faults(server, mock_root, tmp_path, compressed):
+    srv = server(rate=0.7, seed=5 + compressed)
+    names = ({"gal_info": "gal_info_dr7_v5_2.fit.gz",
+              "gal_totsfr": "gal_totsfr_dr7_v5_2.fit.gz"} if compressed else None)
+    manifest = fetch_mpajhu_dr7(tmp_path / "dr7", base_url=f"{srv.base_url}/mpa/SDSS/DR7/Data",
+                                names=names, seed=3, **FAST)
+    galspec = read_mock_mpajhu(mock_root / MOCK_GALSPEC)
+    assert (manifest["status"] == "ok").all()
+    assert manifest["n_rows"].tolist() == [len(galspec)] * 2
+    assert srv.stats.total_faults > 0
+    table = read_dr7_sfr(manifest["path"][0], manifest["path"][1])
+    merged = table.merge(galspec, on=["plateid", "mjd", "fiberid"], validate="one_to_one")
+    assert len(merged) == len(galspec)
+    ok = merged["sfr_tot_flag"] == 0
+    assert np.array_equal(merged.loc[ok, "sfr_tot_median"],
+                          merged.loc[ok, "sfr_tot_p50"].astype(np.float32))
+    assert table["plateid"].dtype == np.int32 and table["sfr_tot_avg"].dtype.isnative
+
+
+def test_dr7_rejects_misaligned_or_incomplete_files(server, mock_root, tmp_path):
+    src = mock_root / DR7_DIR
+    with fits.open(src / GAL_TOTSFR_NAME) as hdul:
+        short = fits.HDUList([hdul[0].copy(), fits.BinTableHDU(hdul[1].data[:-1])])
+        (tmp_path / "srv" / DR7_DIR).mkdir(parents=True)
+        short.writeto(tmp_path / "srv" / DR7_DIR / GAL_TOTSFR_NAME)
+        no_flag = fits.BinTableHDU.from_columns(
+            [c for c in hdul[1].columns if c.name != "FLAG"])
+        fits.HDUList([fits.PrimaryHDU(), no_flag]).writeto(tmp_path / "no_flag.fits")
+    (tmp_path / "srv" / DR7_DIR / GAL_INFO_NAME).write_bytes((src / GAL_INFO_NAME).read_bytes())
+    srv = SdssServer(root=tmp_path / "srv").start()
+    try:
+        with pytest.raises(RuntimeError, match="not row-aligned"):
+            fetch_mpajhu_dr7(tmp_path / "dr7", base_url=f"{srv.base_url}/mpa/SDSS/DR7/Data",
+                             **FAST)
+        with pytest.raises(RuntimeError, match="http_404"):
+            fetch_mpajhu_dr7(tmp_path / "dr7b", base_url=f"{srv.base_url}/nowhere", **FAST)
+    finally:
+        srv.stop()
+    with pytest.raises(Rejected, match="missing_columns"):
+        validate_dr7_file(tmp_path / "no_flag.fits", ["FLAG"])
+    packed = gzip.compress((src / GAL_INFO_NAME).read_bytes())
+    (tmp_path / "cut.fit.gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(Rejected, match="truncated"):
+        validate_dr7_file(tmp_path / "cut.fit.gz", ["PLATEID"])

@@ -327,3 +327,56 @@ def test_reader_errors_name_the_file(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(SpectrumFormatError, match="not_fits"):
         read_spectrum(path)
+
+
+def test_mock_spectra_pass_the_reader(tmp_path):
+    """Files in the mock archive's byte layout (galstar.mock.sdss_layout) read and grid;
+    a dead fibre (NODATA everywhere) is rejected, a missing camera is masked."""
+    from dataclasses import replace
+
+    from galstar.mock.sdss_layout import SPZLINE_LINES, empty_records, spec_file_bytes
+    from galstar.simulate.galaxy_spectra import SpectrumModel, sdss_loglam, simulate_spectra
+
+    n = 6
+    rng = np.random.default_rng(5)
+    z = np.linspace(0.03, 0.25, n)
+    loglam = sdss_loglam()
+    spec = simulate_spectra(z, np.full(n, 20.0), np.full(n, -9.0), np.full(n, 9.5),
+                            np.full(n, 10.3), np.full(n, 0.5), np.full(n, 120.0),
+                            np.full(n, 15.0), rng,
+                            m=replace(SpectrumModel(), bad_spectrum_fraction=0.0),
+                            loglam=loglam)
+    spec.ivar[0] = 0.0  # a dead fibre, as the simulator writes one
+    spec.and_mask[0] |= 1 << SPPIXMASK["NODATA"]
+    paths = []
+    for i in range(n):
+        coadd = empty_records("COADD", loglam.size)
+        coadd["flux"], coadd["loglam"], coadd["ivar"] = spec.flux[i], loglam, spec.ivar[i]
+        coadd["and_mask"], coadd["or_mask"] = spec.and_mask[i], spec.or_mask[i]
+        obj = empty_records("SPECOBJ", 1)
+        for name, value in (("PLATE", 300), ("MJD", 51666), ("FIBERID", i + 1), ("Z", z[i]),
+                            ("Z_ERR", 1e-5), ("CLASS", b"GALAXY")):
+            obj[name] = value
+        lines = empty_records("SPZLINE", len(SPZLINE_LINES))
+        path = tmp_path / f"spec-0300-51666-{i + 1:04d}.fits"
+        path.write_bytes(spec_file_bytes({"PLATEID": 300, "FIBERID": i + 1}, coadd, obj, lines))
+        paths.append(path)
+    s = read_spectrum(paths[1])
+    assert (s.n_pixels, s.spec_class, s.object_id) == (loglam.size, "GALAXY", "0300-51666-0002")
+    assert s.z == pytest.approx(z[1], rel=1e-6)
+    np.testing.assert_array_equal(s.flux, spec.flux[1].astype(np.float32))
+    shard = preprocess_sdss_files(paths)
+    assert shard.table["reject_detail"].tolist() == ["all_masked"] + [""] * (n - 1)
+    assert shard.x.shape == (n - 1, 2, 4620)
+    # H-alpha and H-beta peak within a pixel of their redshifted wavelengths, where not
+    # masked (the mock flags BRIGHTSKY on sky lines, and a line can fall on one).
+    checked = 0
+    for k, zi in enumerate(z[1:]):
+        for rest in (6564.6, 4862.7):
+            pix = DEFAULT_SDSS_GRID.pixel_of(rest * (1 + zi))
+            if shard.x[k, 1, pix - 2:pix + 3].any():
+                continue
+            seg = shard.x[k, 0, pix - 8:pix + 9]
+            assert abs(int(np.argmax(seg)) - 8) <= 1, (k, rest)
+            checked += 1
+    assert checked >= 6

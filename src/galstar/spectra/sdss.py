@@ -32,8 +32,8 @@ import numpy as np
 
 from galstar.spectra.errors import SpectrumFormatError
 
-__all__ = ["COADD_COLUMNS", "SPECOBJ_COLUMNS", "Spectrum", "object_id_from_path",
-           "read_spectrum"]
+__all__ = ["COADD_COLUMNS", "SPECOBJ_COLUMNS", "Spectrum", "clear_caches",
+           "object_id_from_path", "read_spectrum"]
 
 _BLOCK = 2880
 _CARD = 80
@@ -134,6 +134,12 @@ class Spectrum:
         return fits.Header.fromstring(self._primary_header.decode("ascii", "replace"))
 
 
+def clear_caches() -> None:
+    """Forget the memoised header and table layouts (benchmarks time cold reads)."""
+    _parse_cards.cache_clear()
+    _layout.cache_clear()
+
+
 def object_id_from_path(path: str | os.PathLike) -> str:
     """``PLATE-MJD-FIBER`` from a ``spec-*.fits`` name, else the file's stem."""
     name = Path(path).name
@@ -175,10 +181,11 @@ _CARD_RE = re.compile(
 _END_RE = re.compile(rb"END {77}")
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=32)
 def _parse_cards(raw: bytes) -> dict:
     """The cards of :data:`_CARD_RE` in header bytes ``raw``; memoised (treat the dict
-    as read-only), as the SPECOBJ header is the same in every file of a release."""
+    as read-only), as the SPECOBJ header is the same in every file of a release (the
+    primary headers differ per file and pass through the small cache)."""
     lines = b"\n".join(np.frombuffer(raw, dtype=f"S{_CARD}").tolist()).decode("latin-1")
     return {key: _card_value(value) for key, value in _CARD_RE.findall(lines)}
 

@@ -71,10 +71,12 @@ def _boss_file(path: Path, exposures_first: bool = False) -> None:
     n = 4600
     loglam = 3.5563 + 1e-4 * np.arange(n)
     flux = 10.0 + np.sin(np.arange(n) / 50.0)
+    and_mask = np.zeros(n, np.uint32)  # unsigned: stored as J with TZERO = 2**31
+    and_mask[2000:2010] = 1 << SPPIXMASK["BRIGHTSKY"]
     coadd = fits.BinTableHDU.from_columns([
         fits.Column("flux", "E", array=flux), fits.Column("loglam", "E", array=loglam),
         fits.Column("ivar", "E", array=np.full(n, 4.0)),
-        fits.Column("and_mask", "J", array=np.zeros(n)),
+        fits.Column("and_mask", "J", bzero=2**31, array=and_mask),
         fits.Column("or_mask", "J", array=np.zeros(n)),
         fits.Column("wdisp", "E", array=np.ones(n)), fits.Column("sky", "E", array=np.ones(n)),
         fits.Column("model", "E", array=flux)], name="COADD")
@@ -115,9 +117,14 @@ def test_boss_style_file_reads(tmp_path, exposures_first):
         assert s.hdu_names[1:4] == ("B1-00112233-00112230-00112231",
                                     "R1-00112233-00112230-00112231",
                                     "B1-00112233-00112230-00112231")
+    assert np.flatnonzero(s.and_mask).tolist() == list(range(2000, 2010))
+    assert s.and_mask[2000] == 1 << SPPIXMASK["BRIGHTSKY"]
     flux, ivar, mask = to_grid(s)
-    assert not mask.any()  # 3600-10400 A covers the whole default grid
-    assert ivar.min() > 0
+    # 3600-10400 A covers the whole default grid: only the 10 BRIGHTSKY pixels mask.
+    lo, hi = 10 ** (s.loglam[2000] - 0.5e-4), 10 ** (s.loglam[2009] + 0.5e-4)
+    wave = DEFAULT_SDSS_GRID.wavelength()
+    assert np.array_equal(np.flatnonzero(mask), np.flatnonzero((wave > lo) & (wave < hi)))
+    assert ivar[~mask].min() > 0
 
 
 # --- the grid -----------------------------------------------------------------------------
@@ -239,7 +246,7 @@ def test_window_normalisation_and_grid_size():
 
 @pytest.mark.parametrize("case, code", [
     ("nan", "nonfinite_flux"), ("masked", "all_masked"), ("outside", "no_coverage"),
-    ("negative", "bad_normalisation")])
+    ("negative", "bad_normalisation"), ("unsorted", "bad_wavelength")])
 def test_to_grid_rejects(case, code):
     flux = np.full(6000, 3.0)
     ivar = np.ones(6000)
@@ -250,11 +257,26 @@ def test_to_grid_rejects(case, code):
         ivar[:] = 0
     elif case == "outside":
         loglam0 = 4.2  # 15800 A onwards
-    else:
+    elif case == "negative":
         flux[:] = -1.0
+    s = synthetic(flux, loglam0=loglam0, ivar=ivar)
+    if case == "unsorted":
+        s = dataclasses.replace(s, loglam=s.loglam[::-1].copy())
     with pytest.raises(Rejected) as err:
-        to_grid(synthetic(flux, loglam0=loglam0, ivar=ivar))
+        to_grid(s)
     assert err.value.code == code
+
+
+def test_settings_from_mapping_names_bad_keys():
+    s = SdssGridSettings.from_mapping({"bad_bits": ["NODATA", "BRIGHTSKY"], "fill": "zero",
+                                       "window": [6000, 6500]})
+    assert s.bad_value == (1 << 24) | (1 << 23)
+    assert s.window == (6000, 6500)
+    with pytest.raises(ValueError, match=r"spectra: unknown key\(s\) \['smooth'\]"):
+        SdssGridSettings.from_mapping({"smooth": 3})
+    with pytest.raises(ValueError, match="spectra.fill: 'cubic'"):
+        SdssGridSettings.from_mapping({"fill": "cubic"})
+    assert SpectrumGrid.from_mapping({"n_pixels": 2000}).n_pixels == 2000
 
 
 # --- bad files in a shard -----------------------------------------------------------------

@@ -10,14 +10,14 @@ Masked native pixels are first bridged by linear interpolation so they cannot le
 into the resampled flux; the resampled bad-pixel fraction then flags a grid pixel as
 masked when it exceeds ``SdssGridSettings.mask_threshold``. Reason codes raised as
 :class:`~galstar.spectra.errors.Rejected`: ``nonfinite_flux``, ``all_masked``,
-``no_coverage``, ``bad_normalisation``.
+``no_coverage``, ``bad_normalisation``, ``bad_wavelength``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -161,6 +161,23 @@ class SdssGridSettings:
         """The OR of ``bad_bits``."""
         return self._bad_value
 
+    @classmethod
+    def from_mapping(cls, config: Mapping, key: str = "spectra") -> SdssGridSettings:
+        """Build from a config mapping of the attributes (each optional); names a bad key."""
+        names = {f.name for f in fields(cls) if f.init}
+        unknown = set(config) - names
+        if unknown:
+            raise ValueError(f"{key}: unknown key(s) {sorted(unknown)} (known: "
+                             f"{sorted(names)})")
+        kwargs = dict(config)
+        for name in ("bad_bits", "window"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
+        try:
+            return cls(**kwargs)
+        except ValueError as err:
+            raise ValueError(f"{key}.{err}") from None
+
 
 @functools.lru_cache(maxsize=8)
 def _grid_wavelength(grid: SpectrumGrid) -> np.ndarray:
@@ -218,7 +235,8 @@ def to_grid(spectrum: Spectrum, grid: SpectrumGrid = DEFAULT_SDSS_GRID,
     Rejected
         ``nonfinite_flux: <n> pixels`` (NaN or inf in flux or ivar), ``all_masked``
         (too few good pixels before or after resampling), ``no_coverage`` (the
-        spectrum misses the grid) or ``bad_normalisation`` (norm not finite and > 0).
+        spectrum misses the grid), ``bad_normalisation`` (norm not finite and > 0) or
+        ``bad_wavelength`` (loglam not strictly increasing).
     """
     settings = settings or SdssGridSettings()
     flux = spectrum.flux
@@ -226,6 +244,8 @@ def to_grid(spectrum: Spectrum, grid: SpectrumGrid = DEFAULT_SDSS_GRID,
     nonfinite = ~(np.isfinite(flux) & np.isfinite(ivar))
     if nonfinite.any():
         raise Rejected(f"nonfinite_flux: {int(nonfinite.sum())} of {flux.size} pixels")
+    if flux.size > 1 and not np.all(np.diff(spectrum.loglam) > 0):
+        raise Rejected("bad_wavelength: loglam is not strictly increasing")
     bad = (ivar <= 0) | ((spectrum.and_mask & settings.bad_value) != 0)
     good = ~bad
     n_good = int(good.sum())

@@ -6,7 +6,8 @@ its row, which records why. ``reject_reason`` is ``unreadable_spectrum`` (the fi
 cannot be read: ``reject_detail`` ``missing_file``, ``not_fits``, ``truncated``,
 ``missing_hdu:COADD``, ``missing_hdu:SPECOBJ``, ``missing_column``, ``format``) or
 ``bad_spectrum`` (it reads but cannot be used: ``nonfinite_flux``, ``all_masked``,
-``no_coverage``, ``bad_normalisation``); ``reject_message`` has the full text.
+``no_coverage``, ``bad_normalisation``, ``bad_wavelength``); ``reject_message`` has
+the full text.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ under ``/sas/dr17/...`` exactly as the SAS lays them out, the DR7 flat files und
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import re
 from pathlib import Path
@@ -208,3 +209,104 @@ def test_dr7_rejects_misaligned_or_incomplete_files(server, mock_root, tmp_path)
     (tmp_path / "cut.fit.gz").write_bytes(packed[: len(packed) // 2])
     with pytest.raises(Rejected, match="truncated"):
         validate_dr7_file(tmp_path / "cut.fit.gz", ["PLATEID"])
+
+
+# --- ugriz cutouts from frames -------------------------------------------------------
+
+class FrameServer(FaultServer):
+    """Serves mock calibrated frames (bz2) for fields listed in ``fields``:
+    (run, camcol, field) -> frame centre (ra, dec)."""
+
+    fields: dict = {}
+    service = None
+    cache: dict = {}
+
+    def route(self, path, params, range_header):
+        m = re.fullmatch(r"/sas/dr17/eboss/photoObj/frames/301/(\d+)/(\d)/"
+                         r"frame-([ugriz])-(\d{6})-(\d)-(\d{4})\.fits\.bz2", path)
+        if not m:
+            return "other", lambda: (404, b"Not Found\n", {})
+        key = (int(m.group(1)), int(m.group(2)), int(m.group(6)))
+        if key not in self.fields:
+            return "frame", lambda: (404, b"Not Found\n", {})
+
+        def answer():
+            if path not in self.cache:
+                ra, dec = self.fields[key]
+                self.cache[path] = bz2.compress(
+                    self.service.frame_bytes(ra, dec, m.group(3), size=110))
+            return 200, self.cache[path], {}
+        return "frame", answer
+
+
+@pytest.fixture(scope="module")
+def image_service(mock_root):
+    from galstar.mock.sdss_images import MockSdssImageService
+
+    return MockSdssImageService(mock_root)
+
+
+def test_ugriz_cutouts_from_frames_through_faults(mock_root, image_service, tmp_path):
+    from galstar.archives.sdss_images import Field, fetch_sdss_images
+
+    galspec = read_mock_mpajhu(mock_root / MOCK_GALSPEC)
+    gal = galspec[galspec["spectrotype"] == "GALAXY"].iloc[:5].reset_index(drop=True)
+    targets = pd.DataFrame({"object_id": gal["specObjID"], "ra": gal["ra"], "dec": gal["dec"]})
+    located = {}
+    fields = {}
+    for i, t in enumerate(targets.itertuples()):
+        if i == 4:
+            continue  # no photometric object: the locator finds nothing
+        f = Field(1000 + i, 3, 100 + i)
+        located[t.object_id] = f
+        shift = 40.0 if i == 3 else 3.3  # arcsec: object 3 sits near its frame's edge
+        fields[(f.run, f.camcol, f.field)] = (t.ra + shift / 3600.0 / np.cos(np.radians(t.dec)),
+                                              t.dec - 2.1 / 3600.0)
+    by_pos = {(round(t.ra, 9), round(t.dec, 9)): located.get(t.object_id)
+              for t in targets.itertuples()}
+    srv = FrameServer(plan=FaultPlan(rate=0.3, kinds=KINDS, seed=8, timeout_s=0.8))
+    srv.fields, srv.service, srv.cache = fields, image_service, {}
+    srv.start()
+    try:
+        def locate(ra, dec):
+            return by_pos[(round(ra, 9), round(dec, 9))]
+
+        manifest = fetch_sdss_images(targets, tmp_path / "img", base_url=srv.base_url,
+                                     locate=locate, concurrency=3, seed=2, **FAST)
+        assert manifest["status"].tolist() == ["ok", "ok", "ok", "failed", "failed"]
+        assert manifest["reject_reason"][3].startswith("frame_edge")
+        assert manifest["reject_reason"][4].startswith("no_field")
+        assert srv.stats.total_faults > 0 and srv.stats.requests["frame"] >= 20
+        for t, path in zip(targets.itertuples(), manifest["path"][:3], strict=False):
+            with fits.open(path) as h:
+                cube = h[0].data
+                assert cube.shape == (5, 64, 64) and h[0].header["BANDS"] == "ugriz"
+            direct = image_service.image(t.ra, t.dec, 64, noise=False)
+            for k in range(5):
+                # the cut-and-resampled frame is the noiseless scene plus pixel noise:
+                # fluxes agree within the noise, residuals are noise-sized everywhere
+                sigma = image_service.sigma[k]
+                inner = np.s_[22:42, 22:42]
+                diff = cube[k][inner].sum() - direct[k][inner].sum()
+                assert abs(diff) < 0.02 * direct[k][inner].sum() + 5 * 20 * sigma
+                resid = np.std(cube[k] - direct[k])
+                assert 0.5 * sigma < resid < 1.2 * sigma, (k, resid / sigma)
+        before = srv.stats.total_requests
+        again = fetch_sdss_images(targets.iloc[:3], tmp_path / "img", base_url=srv.base_url,
+                                  locate=locate, **FAST)
+        assert (again["status"] == "ok").all() and srv.stats.total_requests == before
+    finally:
+        srv.stop()
+
+
+def test_frame_validation(mock_root, image_service, tmp_path):
+    from galstar.archives.sdss_images import validate_frame
+
+    body = bz2.compress(image_service.frame_bytes(160.0, 32.4, "r", size=40))
+    (tmp_path / "ok.fits.bz2").write_bytes(body)
+    assert validate_frame(tmp_path / "ok.fits.bz2") == (40, 40)
+    for name, data, reason in (("cut.fits.bz2", body[: len(body) // 2], "truncated"),
+                               ("page.fits.bz2", b"<html>busy</html>", "html_page")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(Rejected, match=reason):
+            validate_frame(tmp_path / name)

@@ -191,3 +191,51 @@ def test_subset_and_settings_validated_before_writing(tmp_path, archive):
     with pytest.raises(FileNotFoundError, match="not a complete mock archive"):
         build_sdss_spectra(tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_ugriz_cutouts_layout_and_photometry(archive, galspec):
+    from astropy.wcs import WCS
+
+    from galstar.archives.validate import validate_cutout
+    from galstar.mock.sdss_images import SDSS_IMAGE_DIR, MockSdssImageService, build_sdss_images
+    from galstar.simulate.sdss_imaging import sdss_pixel_sigma, ugriz_fluxes
+
+    root = archive[0]
+    manifest = build_sdss_images(root, n_images=4)
+    assert manifest["n_images"] == 4
+    assert json.loads((root / SDSS_IMAGE_DIR / "manifest.json").read_text()) == manifest
+    rows = galspec[galspec["spectrotype"] == "GALAXY"].sort_values("specObjID").iloc[:4]
+    service = MockSdssImageService(root)
+    for row, rel in zip(rows.itertuples(), manifest["files"], strict=True):
+        assert rel == f"sdss_images/{row.specObjID}.fits"
+        data = (root / rel).read_bytes()
+        assert validate_cutout(data, 64, "ugriz").shape == (5, 64, 64)
+        with fits.open(root / rel) as h:
+            cube, header = h[0].data, h[0].header
+        assert [header[f"BAND{k}"] for k in range(5)] == list("ugriz")
+        ra, dec = WCS(header).celestial.wcs_pix2world([[32.5, 32.5]], 1)[0]
+        assert (ra, dec) == pytest.approx((row.ra, row.dec), abs=1e-9)
+        assert abs(header["CD2_2"] * 3600 - 0.396) < 1e-9
+        noise = np.std(cube[:, :6, :6].reshape(5, -1), axis=1)  # corner: mostly sky
+        assert np.all(noise < 1.6 * sdss_pixel_sigma())
+        # the target's light is in the cutout: the noiseless r flux inside is its
+        # catalogue flux (less what falls outside the 25 arcsec box, plus neighbours)
+        sid = service._u.index[np.argmin(np.hypot(service._ra - row.ra,
+                                                  service._dec - row.dec))]
+        clean = service.image(row.ra, row.dec, noise=False)
+        assert 0.6 < clean[2].sum() / service._flux[sid, 2] < 1.5
+        assert np.std(cube[2] - clean[2]) == pytest.approx(sdss_pixel_sigma()[2], rel=0.1)
+        assert np.array_equal(cube, service.image(row.ra, row.dec))  # deterministic
+    # u from g - r, i between r and z; Galactic extinction strongest in u
+    flux = ugriz_fluxes(np.array([[10.0, 20.0, 30.0], [10.0, 20.0, 30.0]]),
+                        np.array(["galaxy", "star"]), np.array([0.0, 0.0]))
+    g_r = -2.5 * np.log10(10 / 20)
+    assert -2.5 * np.log10(flux[0, 0] / flux[0, 1]) == pytest.approx(0.3 + 2.0 * g_r)
+    assert 20.0 < flux[0, 3] < 30.0 and flux[1, 0] != flux[0, 0]
+    from galstar.simulate.photometry import EXTINCTION_R
+    from galstar.simulate.sdss_imaging import SDSS_EXTINCTION_R
+
+    decam = np.array([[10.0, 20.0, 30.0]]) * [10 ** (-0.04 * EXTINCTION_R[b]) for b in "grz"]
+    red = ugriz_fluxes(decam, np.array(["galaxy"]), np.array([0.1]))
+    expect = flux[0] * [10 ** (-0.04 * SDSS_EXTINCTION_R[b]) for b in "ugriz"]
+    assert np.allclose(red[0], expect)  # the same galaxy seen through E(B-V) = 0.1

@@ -56,11 +56,13 @@ def _config(repo: Path) -> dict:
     return config
 
 
-def _run(repo: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def _run(repo: Path, workdir: Path, *args: str, extra_config: str | None = None
+         ) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+    configs = [str(workdir / "config.yaml")] + ([extra_config] if extra_config else [])
     proc = subprocess.run(
-        [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile",
-         str(workdir / "config.yaml"), "--directory", str(workdir), "--cores", "2", *args],
+        [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", *configs,
+         "--directory", str(workdir), "--cores", "2", *args],
         capture_output=True, text=True, env=env, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return proc
@@ -162,8 +164,9 @@ def test_report_has_a_stellar_category(run, repo):
 
 def test_resolving_power_reruns_the_grid_side_only(run, repo):
     workdir, _ = run
-    proc = _run(repo, workdir, "-n", "--config", "stellar={'arms': {'vis': "
-                "{'resolving_power': 90000}}}")
+    change = workdir / "resolving_power.yaml"
+    change.write_text("stellar:\n  arms:\n    vis: {resolving_power: 90000}\n")
+    proc = _run(repo, workdir, "-n", extra_config=str(change))
     jobs = proc.stdout
     assert "stellar_grid" in jobs and "wildcards: arm=vis" in jobs
     assert "rule stellar_observed" not in jobs and "rule stellar_mock" not in jobs

@@ -179,6 +179,7 @@ _CARD_RE = re.compile(
     r"|TTYPE\d+|TFORM\d+|TSCAL\d+|TZERO\d+) *= *('(?:[^'\n]|'')*'|[^/\n]*)",
     re.MULTILINE)
 _END_RE = re.compile(rb"END {77}")
+_COLUMNS_KEY = " columns"  # (TTYPEs, TFORMs) in a parsed header; no FITS key has a space
 
 
 @functools.lru_cache(maxsize=32)
@@ -187,7 +188,11 @@ def _parse_cards(raw: bytes) -> dict:
     as read-only), as the SPECOBJ header is the same in every file of a release (the
     primary headers differ per file and pass through the small cache)."""
     lines = b"\n".join(np.frombuffer(raw, dtype=f"S{_CARD}").tolist()).decode("latin-1")
-    return {key: _card_value(value) for key, value in _CARD_RE.findall(lines)}
+    cards = {key: _card_value(value) for key, value in _CARD_RE.findall(lines)}
+    nfields = int(cards.get("TFIELDS", 0))  # the column list, built once per header
+    cards[_COLUMNS_KEY] = (tuple(str(cards.get(f"TTYPE{k}", "")) for k in range(1, nfields + 1)),
+                           tuple(str(cards.get(f"TFORM{k}", "")) for k in range(1, nfields + 1)))
+    return cards
 
 
 def _read_header(fh, path: str, offset: int, size: int) -> _Hdu:
@@ -225,9 +230,7 @@ def _read_header(fh, path: str, offset: int, size: int) -> _Hdu:
 def _table_dtype(hdu: _Hdu, columns, path: str, extname: str) -> tuple[np.dtype, dict]:
     """Record dtype holding only ``columns`` (those present) and their TSCAL/TZERO."""
     cards = hdu.cards
-    nfields = int(cards.get("TFIELDS", 0))
-    ttypes = tuple(str(cards.get(f"TTYPE{k}", "")) for k in range(1, nfields + 1))
-    tforms = tuple(str(cards.get(f"TFORM{k}", "")) for k in range(1, nfields + 1))
+    ttypes, tforms = cards[_COLUMNS_KEY]
     try:
         dtype, index = _layout(ttypes, tforms, tuple(columns))
     except ValueError as err:

@@ -108,11 +108,25 @@ def test_one_file_per_galaxy_row_at_its_sas_path(archive, galspec, truth):
             row["plateid"], row["mjd"], row["fiberid"])
         assert obj["Z"] == np.float32(row["z"]) and obj["ZWARNING"] == row["z_warning"]
         assert int(obj["SPECOBJID"]) == t.specObjID and obj["CLASS"] == "GALAXY"
+        assert obj["SPECPRIMARY"] in (0, 1)
         assert h[0].header["PLATEID"] == row["plateid"]
         assert h[0].header["FIBERID"] == row["fiberid"]
         zline = h["SPZLINE"].data
         ha = zline[zline["LINENAME"] == "H_alpha"][0]
         assert ha["LINEAREA"] == pytest.approx(t.halpha_flux_true, rel=1e-5)
+
+
+def test_one_primary_spectrum_per_galaxy(archive, truth):
+    root = archive[0]
+    repeated = truth[truth["galaxy_id"].duplicated(keep=False)]
+    assert repeated["galaxy_id"].nunique() >= 3
+    sample = pd.concat([repeated, truth.drop(repeated.index).iloc[:5]])
+    primary = []
+    for t in sample.itertuples():  # astropy parses the 126 SPECOBJ columns slowly
+        with fits.open(root / t.path) as h:
+            primary.append(int(h["SPECOBJ"].data["SPECPRIMARY"][0]))
+    counts = sample.assign(p=primary).groupby("galaxy_id")["p"].sum()
+    assert (counts == 1).all()
 
 
 def test_noise_follows_catalogued_sn_and_magnitude(archive, galspec, truth):

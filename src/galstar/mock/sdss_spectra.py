@@ -77,6 +77,9 @@ def spectrum_rows(root: str | os.PathLike) -> tuple[pd.DataFrame, int]:
     out = galspec.merge(rows, on="specObjID", how="left", validate="one_to_one")
     out = out[out["kind"] == "galaxy"].merge(gal.rename(columns={"z": "z_true"}),
                                              on="galaxy_id", how="left", validate="many_to_one")
+    # SPECPRIMARY: the highest-S/N spectrum of each galaxy (SDSS picks the best of repeats)
+    best = out.sort_values("sn_median_r", ascending=False).drop_duplicates("galaxy_id")
+    out["specprimary"] = out["specObjID"].isin(best["specObjID"]).astype(np.uint8)
     return out.sort_values("specObjID", ignore_index=True), int(meta["seed"])
 
 
@@ -123,6 +126,7 @@ def _write_group(rows: pd.DataFrame, loglam: np.ndarray, spec, root: Path,
             ("TILE", row.plateid), ("SPECTROGRAPHID", 1 if row.fiberid <= 320 else 2),
             ("PLUG_RA", row.ra), ("PLUG_DEC", row.dec), ("Z", row.z), ("Z_ERR", row.z_err),
             ("ZWARNING", row.z_warning), ("VDISP", row.v_disp),
+            ("SPECPRIMARY", row.specprimary),
             ("PRIMTARGET", row.primtarget), ("LEGACY_TARGET1", row.primtarget),
             ("SUBCLASS", str(row.subclass).encode()),
             ("SPECOBJID", f"{row.specObjID:22d}".encode()),

@@ -226,3 +226,41 @@ def report_pages(wildcards):
     pages = [paths.html_of(c) for c in csvs
              if any(matches_pattern(t["csv"], c) for t in REPORT_TABLES)]
     return [*dict.fromkeys(pages), paths.RUN_SUMMARY]
+
+
+# Training inputs of the generic train and gather_folds rules (galstar.training.folds).
+def experiment_init(wildcards):
+    """The model and scaler a warm-started experiment (``init_from``) starts from."""
+    source = experiment(wildcards).get("init_from")
+    if not source:
+        return {}
+    # lists, as every method input: the scripts pass each named input on as a list
+    return {k: [paths.fill(p, method=wildcards.method, experiment=source)]
+            for k, p in (("init_model", paths.MODEL), ("init_scaler", paths.SCALER))}
+
+
+def cv_folds(wildcards):
+    """The fold predictions of cross-validation group ``{name}`` (galstar.training.folds)."""
+    return [paths.fill(paths.PREDICTIONS, method=wildcards.method, name=fold)
+            for fold in CV_GROUPS[wildcards.method][wildcards.name]]
+
+
+# The stellar method's settings (stellar.smk).
+STELLAR = EXPERIMENTS.get("stellar", {})
+STELLAR_CFG = cfg("stellar") if STELLAR else {}
+
+
+def stellar_arm(wildcards):
+    """Config ``stellar.arms.<arm>`` of the job's arm."""
+    return STELLAR_CFG["arms"][wildcards.arm]
+
+
+def stellar_observed_settings(arm):
+    """Every setting of the observed chain of ``arm``: never the resolving power, so that
+    changing it reruns the grid side only (stellar.smk)."""
+    if not STELLAR:
+        return {}
+    chain = ("stitch", "normalise", "barycentric", "max_filled_fraction", "accept_merged")
+    return {"grid": STELLAR_CFG["arms"][arm]["grid"],
+            "shapes": STELLAR_CFG["arms"][arm]["shapes"],
+            **{k: STELLAR_CFG[k] for k in chain if k in STELLAR_CFG}}

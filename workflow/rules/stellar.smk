@@ -7,26 +7,9 @@
 
 from galstar.methods import stellar
 
-STELLAR = EXPERIMENTS.get("stellar", {})
-STELLAR_CFG = cfg("stellar") if STELLAR else {}
 STELLAR_RAW = f"{RAW}/stellar"
 STELLAR_MOCK = f"{MOCK_ROOT}/stellar"
 STELLAR_MODELS = stellar.model_settings(STELLAR) if STELLAR else {}
-
-
-def stellar_arm(wildcards):
-    """Config ``stellar.arms.<arm>`` of the job's arm."""
-    return STELLAR_CFG["arms"][wildcards.arm]
-
-
-def stellar_observed_settings(arm):
-    """Every setting of the observed chain of ``arm`` (no resolving power: see above)."""
-    if not STELLAR:
-        return {}
-    chain = ("stitch", "normalise", "barycentric", "max_filled_fraction", "accept_merged")
-    return {"grid": STELLAR_CFG["arms"][arm]["grid"],
-            "shapes": STELLAR_CFG["arms"][arm]["shapes"],
-            **{k: STELLAR_CFG[k] for k in chain if k in STELLAR_CFG}}
 
 
 wildcard_constraints:
@@ -119,7 +102,7 @@ rule stellar_sample:
         observed=expand(stellar.OBSERVED_TABLE, arm=stellar.ARMS),
     output:
         sample=stellar.SAMPLE,
-        rejects=report(
+        rejects=report_table(
             stellar.REJECTS,
             caption="../report/stellar_rejects.rst",
             category="stellar",
@@ -143,14 +126,14 @@ rule stellar_results:
     input:
         **{n: paths.fill(paths.PREDICTIONS, method="stellar", name=n) for n in STELLAR_MODELS},
     output:
-        table=report(
+        table=report_table(
             paths.fill(paths.METHOD_TABLE, method="stellar", table="table6_1"),
             caption="../report/stellar_table6_1.rst",
             category="stellar",
             subcategory="summary",
             labels={"table": "Table 6.1: MAE, MSE, RMSE, bias per model and parameter"},
         ),
-        gap=report(
+        gap=report_table(
             paths.fill(paths.METHOD_TABLE, method="stellar", table="synthetic_gap"),
             caption="../report/stellar_gap_table.rst",
             category="stellar",

@@ -6,22 +6,6 @@
 EXPERIMENT_REGEX = experiment_regex()
 
 
-def experiment_init(wildcards):
-    """The model and scaler a warm-started experiment (``init_from``) starts from."""
-    source = experiment(wildcards).get("init_from")
-    if not source:
-        return {}
-    # lists, as every method input: the scripts pass each named input on as a list
-    return {k: [paths.fill(p, method=wildcards.method, experiment=source)]
-            for k, p in (("init_model", paths.MODEL), ("init_scaler", paths.SCALER))}
-
-
-def cv_folds(wildcards):
-    """The fold predictions of cross-validation group ``{name}`` (galstar.training.folds)."""
-    return [paths.fill(paths.PREDICTIONS, method=wildcards.method, name=fold)
-            for fold in CV_GROUPS[wildcards.method][wildcards.name]]
-
-
 rule train:
     input:
         unpack(experiment_inputs),

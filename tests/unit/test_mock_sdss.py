@@ -216,6 +216,8 @@ def test_ugriz_cutouts_layout_and_photometry(archive, galspec):
 
     root = archive[0]
     manifest = build_sdss_images(root, n_images=4)
+    with pytest.raises(ValueError, match="mock.sdss.image_size"):
+        build_sdss_images(root, image_size=4)
     assert manifest["n_images"] == 4
     assert json.loads((root / SDSS_IMAGE_DIR / "manifest.json").read_text()) == manifest
     rows = galspec[galspec["spectrotype"] == "GALAXY"].sort_values("specObjID").iloc[:4]
@@ -253,3 +255,17 @@ def test_ugriz_cutouts_layout_and_photometry(archive, galspec):
     red = ugriz_fluxes(decam, np.array(["galaxy"]), np.array([0.1]))
     expect = flux[0] * [10 ** (-0.04 * SDSS_EXTINCTION_R[b]) for b in "ugriz"]
     assert np.allclose(red[0], expect)  # the same galaxy seen through E(B-V) = 0.1
+
+
+def test_smaller_rerun_removes_stale_spectra(archive, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(archive[0], root)
+    manifest = build_sdss_spectra(root, n_spectra=5)
+    files = sorted(root.joinpath("sas").rglob("spec-*.fits"))
+    truth = pd.read_parquet(root / SDSS_TRUTH)
+    assert manifest["counts"]["spectra"] == len(files) == len(truth) == 5
+    assert sorted(str(f.relative_to(root)) for f in files) == sorted(truth["path"])
+    with fits.open(root / DR7_DIR / GAL_INFO_NAME) as h:
+        assert len(h[1].data) == manifest["counts"]["dr7_rows"]  # DR7 covers every row

@@ -29,6 +29,7 @@ from astropy.io import fits
 
 from galstar.io import atomic_path
 from galstar.mock.cutouts import MockCutoutService
+from galstar.mock.sdss_settings import SdssMockSettings
 from galstar.mock.skyserver import MOCK_GALSPEC, read_mock_mpajhu
 from galstar.simulate.render import render_scene
 from galstar.simulate.sdss_imaging import (
@@ -132,29 +133,26 @@ def _fits_bytes(data: np.ndarray, header: fits.Header) -> bytes:
     return out.getvalue()
 
 
-def build_sdss_images(root: str | os.PathLike, *, n_images: int | None = None,
-                      size: int = 64) -> dict[str, Any]:
+def build_sdss_images(root: str | os.PathLike, **opts: Any) -> dict[str, Any]:
     """Write ugriz cutouts of the archive's galaxy spectra into ``root/sdss_images/``.
 
     Parameters
     ----------
     root : path
         An existing mock archive; read, never changed.
-    n_images : int, optional
-        At most this many (the first galaxy rows of ``galSpec.fits`` in ``specObjID``
-        order, as the spectra); None: all.
-    size : int
-        Cutout side [pixels] (64 for the multimodal method).
+    **opts
+        :class:`galstar.mock.sdss_settings.SdssMockSettings` fields (``n_images``: at
+        most this many, the first galaxy rows of ``galSpec.fits`` in ``specObjID``
+        order as the spectra; ``image_size``), validated before anything is written.
 
     Returns
     -------
     dict
-        The manifest written last to ``sdss_images/manifest.json``.
+        The manifest written last to ``sdss_images/manifest.json``; cutouts of an
+        earlier, larger run that are no longer listed are removed.
     """
-    if n_images is not None and int(n_images) < 0:
-        raise ValueError(f"mock.sdss.n_images must be >= 0 or null, got {n_images}")
-    if int(size) < 8:
-        raise ValueError(f"mock.sdss.image_size must be >= 8 pixels, got {size}")
+    settings = SdssMockSettings.from_options(**opts)
+    n_images, size = settings.n_images, int(settings.image_size)
     root = Path(root)
     galspec = read_mock_mpajhu(root / MOCK_GALSPEC)
     rows = galspec[galspec["spectrotype"] == "GALAXY"].sort_values("specObjID")
@@ -167,6 +165,10 @@ def build_sdss_images(root: str | os.PathLike, *, n_images: int | None = None,
         with atomic_path(root / rel) as tmp:
             tmp.write_bytes(service.cutout_bytes(row.ra, row.dec, int(size)))
         files.append(str(rel))
+    keep = {root / f for f in files}
+    for stale in (root / SDSS_IMAGE_DIR).glob("*.fits"):
+        if stale not in keep:
+            stale.unlink()
     manifest = {"n_images": len(files), "size": int(size), "pixscale": SDSS_PIXSCALE,
                 "bands": SDSS_BANDS, "key": "specObjID", "files": files}
     with atomic_path(root / SDSS_IMAGE_DIR / "manifest.json") as tmp:

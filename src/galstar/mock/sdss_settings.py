@@ -37,6 +37,11 @@ class SdssMockSettings:
         Spectra with a dead fibre or a missing camera (truth records which).
     chunk : int
         Spectra simulated per batch (memory: ~60 kB x chunk x 8 arrays).
+    n_images : int or None
+        ugriz cutouts for at most this many galaxy rows (same order as the spectra);
+        None: all. Rendering costs ~80 ms a cutout on one core.
+    image_size : int
+        Cutout side [pixels] (64 for the multimodal method).
     """
 
     n_spectra: int | None = None
@@ -46,6 +51,8 @@ class SdssMockSettings:
     masked_runs_mean: float = 1.5
     bad_spectrum_fraction: float = 0.005
     chunk: int = 256
+    n_images: int | None = None
+    image_size: int = 64
 
     @classmethod
     def from_options(cls, **opts: Any) -> SdssMockSettings:
@@ -71,6 +78,10 @@ class SdssMockSettings:
                 raise ValueError(f"mock.sdss.{key} must be in [0, 1], got {value}")
         if float(s.masked_runs_mean) < 0:
             raise ValueError(f"mock.sdss.masked_runs_mean must be >= 0, got {s.masked_runs_mean}")
+        if s.n_images is not None and int(s.n_images) < 0:
+            raise ValueError(f"mock.sdss.n_images must be >= 0 or null, got {s.n_images}")
+        if int(s.image_size) < 8:
+            raise ValueError(f"mock.sdss.image_size must be >= 8 pixels, got {s.image_size}")
         if int(s.chunk) < 1:
             raise ValueError(f"mock.sdss.chunk must be >= 1, got {s.chunk}")
         if int(s.run2d) < 0 or not str(s.release).strip():

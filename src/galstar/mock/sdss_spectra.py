@@ -202,7 +202,8 @@ def build_sdss_spectra(root: str | os.PathLike, **opts: Any) -> dict[str, Any]:
     mjd, fiberid, path, n_pixels, d4000_true`` (noiseless D4000n), ``oh_true``
     (12 + log O/H), ``halpha_flux_true`` [1e-17 erg/s/cm^2], ``halpha_snr, hbeta_snr``,
     ``lines_detected`` (both >= 3) and ``bad_spectrum`` ('' | dead_fibre |
-    missing_blue | missing_red). Plates start at loglam 3.5797 + 1e-4 (plate mod 4)
+    missing_blue | missing_red). Spectrum files of an earlier, larger run that are no
+    longer written are removed. Plates start at loglam 3.5797 + 1e-4 (plate mod 4)
     with 3840 - (plate mod 4) pixels, so readers meet grids that differ by plate.
     """
     settings = SdssMockSettings.from_options(**opts)
@@ -229,6 +230,11 @@ def build_sdss_spectra(root: str | os.PathLike, **opts: Any) -> dict[str, Any]:
                 group["v_disp"].to_numpy(), group["sn_median_r"].to_numpy(), rng, model,
                 loglam)
             truth += _write_group(group, loglam, spec, root, settings, specobj0, spzline0)
+    spectra_root = root / f"sas/{settings.release}/sdss/spectro/redux/{settings.run2d}/spectra/lite"
+    keep = {root / t["path"] for t in truth}
+    for stale in spectra_root.glob("*/spec-*.fits"):  # from an earlier, larger run
+        if stale not in keep:
+            stale.unlink()
     truth_frame = pd.DataFrame(truth)
     if len(truth_frame):
         truth_frame = truth_frame.sort_values("specObjID", ignore_index=True)

@@ -43,7 +43,7 @@ def mc_dropout_parts(model: keras.Model) -> tuple[keras.Model, keras.Model]:
         raise ValueError(f"model {model.name} has no dropout layer: MC dropout needs one "
                          "(set dropout > 0)")
     cut = dropouts[0].input  # model.layers is in topological order
-    features = keras.Model(model.inputs, cut)
+    features = keras.Model(model.input, cut)  # the same input structure (a dict of names)
     head = keras.Model(cut, model.outputs)
     if any(isinstance(layer, keras.layers.BatchNormalization) for layer in head.layers):
         raise ValueError(f"model {model.name}: batch normalisation after the first dropout "

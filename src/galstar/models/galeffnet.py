@@ -156,5 +156,6 @@ def build_galeffnet(
     )(x)
     # float32 outputs keep the loss numerically safe under mixed precision.
     outputs = keras.layers.Dense(n_outputs, dtype="float32", name=OUTPUT)(x)
-    return keras.Model([inputs, *extras] if extras else inputs, outputs,
+    # Inputs keyed by name, the structure the datasets feed (galstar.training.data).
+    return keras.Model({t.name: t for t in [inputs, *extras]}, outputs,
                        name="galeffnet_" + backbone)

@@ -164,7 +164,7 @@ def build_resnet1d(
         x = keras.layers.Dropout(dropout, name=f"dropout{len(dense_units) + 1}")(x)
     outputs = keras.layers.Dense(int(n_outputs), activation="linear", dtype="float32",
                                  name=OUTPUT)(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model({inputs.name: inputs}, outputs, name=name)  # as the datasets feed
 
 
 def build_cnn1d(input_length: int, n_channels: int = 1, n_outputs: int = 1, *,

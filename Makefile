@@ -57,6 +57,8 @@ bench: setup
 		--out results/benchmarks/preprocess_demo.json
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_plan.py
+	$(BIN)/python bench/bench_stellar_preprocess.py
+	$(BIN)/python bench/bench_sdss_spectra.py
 
 report: setup
 	$(BIN)/snakemake --cores 1 --report results/report.html

@@ -1,7 +1,7 @@
 """Speed of SDSS spectrum preprocessing (galstar.spectra.sdss), spectra per second per core.
 
 Generates ``--files`` spec files in the bench itself from the real DR7 fixture
-(``shared/fixtures/sdss``): each with its own flux (the fixture's times a random
+(``tests/fixtures/sdss``): each with its own flux (the fixture's times a random
 amplitude plus noise), its own pixel count (0-40 pixels trimmed at each end, so COADD
 headers differ as between real fibres) and its own primary header values (fibre,
 position), so no file's headers repeat. Then times, single-threaded and in CPU seconds
@@ -43,7 +43,7 @@ from galstar.spectra.sdss import clear_caches, read_spectrum  # noqa: E402
 from galstar.spectra.sdss_grid import DEFAULT_SDSS_GRID, SdssGridSettings, to_grid  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = REPO.parent / "shared/fixtures/sdss/spec-0266-51602-0013.fits"
+FIXTURE = REPO / "tests/fixtures/sdss/spec-0266-51602-0013.fits"
 TARGET_PER_S = 300.0
 TARGET_RATIO = 2.0
 

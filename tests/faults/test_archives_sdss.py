@@ -30,10 +30,10 @@ from galstar.mock.mpajhu_dr7 import DR7_DIR, GAL_INFO_NAME, GAL_TOTSFR_NAME
 from galstar.mock.sdss_spectra import SDSS_TRUTH, build_sdss_spectra
 from galstar.mock.skyserver import MOCK_GALSPEC, read_mock_mpajhu
 
-FIXTURE = (Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sdss"
-           / "spec-0266-51602-0013.fits")
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/sdss/spec-0266-51602-0013.fits"
 KINDS = ("500", "429", "timeout", "truncated", "truncated_nolength", "html")
-FAST = dict(max_retries=6, backoff_s=0.005, timeout_s=0.4, rate_per_s=None)
+# Generous timeouts: a loaded CI machine must not turn slow answers into exhausted retries.
+FAST = dict(max_retries=6, backoff_s=0.005, timeout_s=1.5, rate_per_s=None)
 
 
 class SdssServer(FaultServer):
@@ -75,7 +75,7 @@ def server(mock_root):
 
     def start(rate: float = 0.0, seed: int = 0, swap=None) -> SdssServer:
         srv = SdssServer(root=mock_root, plan=FaultPlan(rate=rate, kinds=KINDS, seed=seed,
-                                                        timeout_s=0.8))
+                                                        timeout_s=1.8))
         srv.swap = dict(swap or {})
         srv.start()
         started.append(srv)
@@ -264,7 +264,7 @@ def test_ugriz_cutouts_from_frames_through_faults(mock_root, image_service, tmp_
                                               t.dec - 2.1 / 3600.0)
     by_pos = {(round(t.ra, 9), round(t.dec, 9)): located.get(t.object_id)
               for t in targets.itertuples()}
-    srv = FrameServer(plan=FaultPlan(rate=0.3, kinds=KINDS, seed=8, timeout_s=0.8))
+    srv = FrameServer(plan=FaultPlan(rate=0.3, kinds=KINDS, seed=8, timeout_s=1.8))
     srv.fields, srv.service, srv.cache = fields, image_service, {}
     srv.start()
     try:

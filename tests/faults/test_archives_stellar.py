@@ -32,7 +32,8 @@ from galstar.mock.stellar import build_stellar_mock
 
 NODES = [[3000.0, 5.0, 0.0], [3500.0, 4.5, -0.5], [4000.0, 5.5, 0.5]]
 KINDS = ("500", "429", "timeout", "truncated", "html")
-FAST = dict(max_retries=6, backoff_s=0.005, timeout_s=0.4, rate_per_s=None)
+# Generous timeouts: a loaded CI machine must not turn slow answers into exhausted retries.
+FAST = dict(max_retries=6, backoff_s=0.005, timeout_s=1.5, rate_per_s=None)
 
 
 class StellarServer(FaultServer):
@@ -92,7 +93,7 @@ def server(mock_root):
 
     def start(rate: float = 0.0, seed: int = 0) -> StellarServer:
         srv = StellarServer(root=mock_root, plan=FaultPlan(rate=rate, kinds=KINDS, seed=seed,
-                                                           timeout_s=0.8)).start()
+                                                           timeout_s=1.8)).start()
         started.append(srv)
         return srv
 

@@ -22,8 +22,7 @@ from galstar.mock.sdss_spectra import SDSS_MANIFEST, SDSS_TRUTH, build_sdss_spec
 from galstar.mock.skyserver import MOCK_GALSPEC, read_mock_mpajhu
 from galstar.units import nmgy_to_mag
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sdss" / \
-    "spec-0266-51602-0013.fits"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/sdss/spec-0266-51602-0013.fits"
 N_GAL, SEED = 150, 5
 
 

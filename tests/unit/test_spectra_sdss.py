@@ -26,9 +26,8 @@ from galstar.spectra.sdss_grid import (
 )
 from galstar.spectra.sdss_shard import preprocess_sdss_files
 
-# The real DR7 spectrum in shared/, beside the checkout (as in CI).
-FIXTURE = (Path(__file__).resolve().parents[2].parent
-           / "shared/fixtures/sdss/spec-0266-51602-0013.fits")
+# A real DR7 spectrum (SDSS, public), kept in the repository.
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/sdss/spec-0266-51602-0013.fits"
 
 
 def synthetic(flux, loglam0=3.5500, dloglam=1e-4, ivar=None, and_mask=None) -> Spectrum:

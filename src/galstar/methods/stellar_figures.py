@@ -134,7 +134,7 @@ def plot_preprocessing(spectrum_path: str, arm: str, settings, model: tuple[np.n
     axes[2].legend(fontsize=8)
     axes[3].plot(wave, prepared.normalised.flux, lw=0.6, color="k", label="observed")
     axes[3].plot(wave, synthetic.normalised.flux, lw=0.6, color="tab:red", alpha=0.8,
-                 label=f"grid {node['teff']:.0f} K / {node['logg']:.1f} / {node['mh']:+.1f}, "
+                 label=f"grid {node['teff']:.0f} K / {node['logg']:.1f} / {node['mh'] + 0.0:+.1f}, "
                        f"R = {resolving_power:,.0f}")
     axes[3].set(xlabel=r"wavelength [$\AA$]", ylabel="normalised flux",
                 title=f"normalised ({len(prepared.normalised.choices)} passes); literature "

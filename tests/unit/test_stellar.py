@@ -72,7 +72,7 @@ def test_init_weights_copies_matching_layers_and_normalisation(tmp_path):
     copied = init_weights(target, tmp_path / "m.keras")
     assert set(copied) == {"vis_scaling", "vis_conv1", "vis_conv2", "dense1", "outputs"}
     x = np.random.default_rng(0).normal(size=(3, 32, 1)).astype("float32")
-    assert np.allclose(np.asarray(target(x)), np.asarray(source(x)), atol=1e-6)
+    assert np.allclose(np.asarray(target({"vis": x})), np.asarray(source({"vis": x})), atol=1e-6)
     other = get_builder("vgg1d")({"nir": (32, 1)}, 5)
     with pytest.raises(ValueError, match="shares no layer"):
         init_weights(other, tmp_path / "m.keras")

@@ -99,7 +99,7 @@ def build_starnet(input_shapes: Mapping[str, Sequence[int]], n_outputs: int = 3,
     """
     check_inputs(input_shapes, n_outputs, dropout)
     init = "he_normal"
-    inputs, features = [], []
+    inputs, features = {}, []
     for arm, (length, channels) in input_shapes.items():
         x = inp = keras.Input(shape=(int(length), int(channels)), name=arm)
         x = standardise(x, arm, input_stats)
@@ -108,7 +108,8 @@ def build_starnet(input_shapes: Mapping[str, Sequence[int]], n_outputs: int = 3,
                                     kernel_initializer=init, name=f"{arm}_conv{c}")(x)
         x = keras.layers.MaxPooling1D(int(pool_size), name=f"{arm}_pool")(x)
         features.append(keras.layers.Flatten(name=f"{arm}_flatten")(x))
-        inputs.append(inp)
+        inputs[arm] = inp
     x = features[0] if len(features) == 1 else keras.layers.Concatenate(name="fusion")(features)
     outputs = dense_head(x, dense_units, n_outputs, float(dropout), init)
+    # keyed by name: the structure the datasets feed (no Keras structure warning)
     return keras.Model(inputs, outputs, name=name)

@@ -53,7 +53,7 @@ def build_vgg1d(input_shapes: Mapping[str, Sequence[int]], n_outputs: int = 3, *
     check_inputs(input_shapes, n_outputs, dropout)
     if not widths:
         raise ValueError("widths must list at least one convolution")
-    inputs, features = [], []
+    inputs, features = {}, []
     for arm, (length, channels) in input_shapes.items():
         x = inp = keras.Input(shape=(int(length), int(channels)), name=arm)
         x = standardise(x, arm, input_stats)
@@ -63,7 +63,8 @@ def build_vgg1d(input_shapes: Mapping[str, Sequence[int]], n_outputs: int = 3, *
             if c < len(widths):
                 x = keras.layers.MaxPooling1D(int(pool_size), name=f"{arm}_pool{c}")(x)
         features.append(keras.layers.GlobalAveragePooling1D(name=f"{arm}_gap")(x))
-        inputs.append(inp)
+        inputs[arm] = inp
     x = features[0] if len(features) == 1 else keras.layers.Concatenate(name="fusion")(features)
     outputs = dense_head(x, dense_units, n_outputs, float(dropout), "glorot_uniform")
+    # keyed by name: the structure the datasets feed (no Keras structure warning)
     return keras.Model(inputs, outputs, name=name)

@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
-# pytest-xdist workers: many tests wait on one thread (tracing, DAG building, servers).
+# pytest-xdist workers (one test module each at a time: module fixtures are built once);
+# many tests wait on one thread (tracing, DAG building, servers).
 TEST_WORKERS ?= 2
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile profiles/local --cores $(CORES)
 export KERAS_BACKEND ?= tensorflow
@@ -41,7 +42,7 @@ demo: setup
 
 test: setup
 	bash tests/slurm/install.sh
-	$(BIN)/python -m pytest -q --timeout=1800 --durations=25 -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q --timeout=1800 --durations=25 -n $(TEST_WORKERS) --dist loadfile
 	$(BIN)/lint-imports
 	$(BIN)/snakemake --lint
 

@@ -13,12 +13,14 @@ by the PIDs this module started, never by name.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import platform
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -310,8 +312,23 @@ def _controller_up(cluster: SlurmCluster) -> bool:
 
 @contextlib.contextmanager
 def running_cluster(root: Path, timeout: float = 60) -> Iterator[SlurmCluster]:
-    """Start munged, slurmctld and slurmd under ``root``; stop exactly those at exit."""
+    """Start munged, slurmctld and slurmd under ``root``; stop exactly those at exit.
+
+    One test cluster at a time on a machine (they share /run/slurm/conf): a second one,
+    e.g. from another pytest-xdist worker, waits for the first to stop.
+    """
     ensure_slurm_available()
+    lock = open(Path(tempfile.gettempdir()) / "galstar-test-slurm.lock", "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes or the process dies
+    try:
+        with _running_cluster(root, timeout) as cluster:
+            yield cluster
+    finally:
+        lock.close()
+
+
+@contextlib.contextmanager
+def _running_cluster(root: Path, timeout: float) -> Iterator[SlurmCluster]:
     started = time.monotonic()
     conf, munge_socket = write_config(root)
     key = root / "munge" / "munge.key"

@@ -71,7 +71,7 @@ def _run(repo: Path, workdir: Path, config: dict, *args: str) -> subprocess.Comp
     return subprocess.run(
         [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", str(cfg), "--directory",
          str(workdir), "--cores", "2", *args],
-        capture_output=True, text=True, env=env, timeout=1200)
+        capture_output=True, text=True, env=env, timeout=2400)
 
 
 def _snakemake(repo: Path, workdir: Path, config: dict, *args: str) -> str:

@@ -146,4 +146,4 @@ def test_every_problem_is_reported_at_once():
 def test_default_methods_are_those_with_a_section():
     config = copy.deepcopy(DEMO)
     del config["methods"], config["galeffnet"]
-    assert selected_methods(config) == ["sigma_sfr"]
+    assert selected_methods(config) == ["sigma_sfr", "stellar"]

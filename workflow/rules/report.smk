@@ -58,6 +58,8 @@ rule run_summary:
     localrule: True
     log:
         "logs/report/run_summary.log",
+    benchmark:
+        "benchmarks/report/run_summary.tsv"
     conda:
         "../../envs/data.yaml"
     script:

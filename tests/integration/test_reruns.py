@@ -35,11 +35,12 @@ SIGMA_SFR_FEATURES = {"features": ["mag_r", "g_r", "z"],
 # exactly as a user would: stage -> (its rule files, the override).
 STAGE_CHANGES = {
     "mock": (["mock"], {"mock": {"n_galaxies": 4000}}),
-    "acquire": (["acquire"], {"download": {"timeout_s": 90.0}}),
+    "acquire": (["acquire", "stellar"], {"download": {"timeout_s": 90.0}}),  # stellar_fetch
     "crossmatch": (["crossmatch"], {"galaxies": {"crossmatch": {"radius_arcsec": 2.5}}}),
     "images": (["images"], {"galaxies": {"preprocess": {"ellipse_scale": 1.4}}}),
     "train": (["train"], {"galeffnet": {"experiments": {"galeffnet": {"learning_rate": 5.0e-4}}}}),
-    "evaluate": (["train", "galeffnet", "sigma_sfr"], {"evaluation": {"outlier_dex": 0.25}}),
+    "evaluate": (["train", "galeffnet", "sigma_sfr", "stellar"],
+                 {"evaluation": {"outlier_dex": 0.25}}),
     "sigma_sfr": (["sigma_sfr", "train"], {"sigma_sfr": SIGMA_SFR_FEATURES}),
 }
 

@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from galstar.archives.http import Download, RetryPolicy, TokenBucket, download_all, download_file
+from galstar.archives.http import (
+    Download,
+    RetryPolicy,
+    TokenBucket,
+    download_all,
+    download_file,
+    outcome_columns,
+)
 from galstar.archives.legacysurvey import (
     SWEEP_REQUIRED_COLUMNS,
     LegacySurveyCutouts,
@@ -315,11 +322,7 @@ def fetch_cutouts(shard_table: str | os.PathLike, cache_dir: str | os.PathLike |
         "object_id": ids,
         "ra": ras,
         "dec": decs,
-        "path": [o.path for o in outcomes],
-        "status": [o.status for o in outcomes],
-        "reject_reason": [o.reject_reason for o in outcomes],
-        "sha256": [o.sha256 for o in outcomes],
-        "attempts": np.array([o.attempts for o in outcomes], dtype=np.int32),
+        **outcome_columns(outcomes),
     })
     retryable = manifest[(manifest["status"] != "ok")
                          & ~manifest["reject_reason"].str.startswith(PERMANENT_PREFIXES)]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from galstar.archives.http import RetryPolicy, TokenBucket, download_file
+from galstar.archives.http import RetryPolicy, TokenBucket, download_file, outcome_columns
 from galstar.archives.validate import Rejected, _check_complete, _check_magic
 
 __all__ = ["CARACAL_EXTENSIONS", "REQUIRED_EXTENSIONS", "MANIFEST_COLUMNS", "CaracalInfo",
@@ -196,9 +196,5 @@ def fetch_carmenes(urls: list[str], dest_dir: str | os.PathLike, *, concurrency:
         outcomes = list(pool.map(one, zip(urls, paths, strict=True)))
     return pd.DataFrame({
         "url": urls,
-        "path": [o.path for o in outcomes],
-        "status": [o.status for o in outcomes],
-        "reject_reason": [o.reject_reason for o in outcomes],
-        "sha256": [o.sha256 for o in outcomes],
-        "attempts": np.array([o.attempts for o in outcomes], dtype=np.int32),
+        **outcome_columns(outcomes),
     })[MANIFEST_COLUMNS]

@@ -26,11 +26,12 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import requests
 from tqdm import tqdm
 
@@ -43,6 +44,7 @@ __all__ = [
     "RetryPolicy",
     "Download",
     "Outcome",
+    "outcome_columns",
     "parse_retry_after",
     "http_get",
     "thread_session",
@@ -176,6 +178,18 @@ class Outcome:
     sha256: str
     attempts: int
     from_cache: bool = False
+
+
+def outcome_columns(outcomes: Sequence[Outcome]) -> dict[str, list | np.ndarray]:
+    """The manifest columns every client shares: path, status, reject_reason, sha256 and
+    attempts (int32), one entry per outcome."""
+    return {
+        "path": [o.path for o in outcomes],
+        "status": [o.status for o in outcomes],
+        "reject_reason": [o.reject_reason for o in outcomes],
+        "sha256": [o.sha256 for o in outcomes],
+        "attempts": np.array([o.attempts for o in outcomes], dtype=np.int32),
+    }
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galstar.archives.http import RetryPolicy, TokenBucket, download_file
+from galstar.archives.http import RetryPolicy, TokenBucket, download_file, outcome_columns
 from galstar.archives.validate import Rejected, _check_magic
 
 __all__ = ["COADD_COLUMNS", "SpecFileInfo", "spec_filename", "sas_spectrum_path",
@@ -279,9 +279,5 @@ def fetch_sdss_spectra(targets: pd.DataFrame, dest_dir: str | os.PathLike, *, ba
     return pd.DataFrame({
         "plate": plates.astype(np.int32), "mjd": mjds.astype(np.int32),
         "fiberid": fibers.astype(np.int32), "url": urls,
-        "path": [o.path for o in outcomes],
-        "status": [o.status for o in outcomes],
-        "reject_reason": [o.reject_reason for o in outcomes],
-        "sha256": [o.sha256 for o in outcomes],
-        "attempts": np.array([o.attempts for o in outcomes], dtype=np.int32),
+        **outcome_columns(outcomes),
     })[MANIFEST_COLUMNS]

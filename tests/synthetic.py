@@ -21,7 +21,8 @@ __all__ = ["write_synthetic_shards"]
 
 def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shards: int = 2,
                            resolution: int = 64, variants: tuple[tuple[str, int], ...] = (),
-                           seed: int = 0, reject_fraction: float = 0.1) -> dict:
+                           seed: int = 0, reject_fraction: float = 0.1,
+                           catalog_root: str | os.PathLike | None = None) -> dict:
     """Write ``root/shard-XXX.parquet`` and ``root/<bands>-<res>/shard-XXX.npy``.
 
     Parameters
@@ -35,6 +36,9 @@ def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shar
         Extra tensors besides ``grz-<resolution>``.
     seed : int
     reject_fraction : float
+    catalog_root : path, optional
+        Plays the role of ``results/galaxies/catalog/shards``: the cross-matched shards
+        (every object, kept or not, with its catalogue columns) the baselines join.
 
     Returns
     -------
@@ -86,6 +90,10 @@ def write_synthetic_shards(root: str | os.PathLike, n_objects: int = 300, n_shar
         path = root / f"shard-{s:03d}.parquet"
         write_parquet(table, path)
         out["tables"].append(str(path))
+        if catalog_root is not None:
+            catalog = table[["object_id", "z", "TYPE", "SHAPE_R", "FLUX_G", "FLUX_R",
+                             "FLUX_Z", *(f"MW_TRANSMISSION_{b}" for b in "GRZ")]]
+            write_parquet(catalog, Path(catalog_root) / f"shard-{s:03d}.parquet")
         for bands, res in wanted:
             img = make_variant(grz[sel[k]], bands, res)  # the pipeline's own variants
             ipath = root / f"{bands}-{res}" / f"shard-{s:03d}.npy"

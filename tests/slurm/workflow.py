@@ -127,12 +127,13 @@ def mark_complete(workdir: Path, *args: str, env: dict[str, str] | None = None) 
     snakemake(workdir, "--touch", "--forceall", "--cores", "1", "--quiet", *args, env=env)
 
 
-def cluster_jobs(dry_run_log: str) -> int:
-    """How many jobs a dry run would submit to a cluster: ungrouped jobs plus one per group
-    job (a group job's members are indented under its header). ``rule all`` only gathers
-    inputs and runs locally."""
+def cluster_jobs(dry_run_log: str, local: set[str] = frozenset({"all"})) -> int:
+    """How many jobs a dry run would submit to a cluster: ungrouped jobs of rules not in
+    ``local`` (a dry run prints local rules as ``rule``, a real run as ``localrule``)
+    plus one per group job (a group job's members are indented under its header)."""
     lines = dry_run_log.splitlines()
-    singles = sum(1 for line in lines if re.match(r"^rule \w+:$", line) and line != "rule all:")
+    singles = sum(1 for line in lines
+                  if (m := re.match(r"^rule (\w+):$", line)) and m.group(1) not in local)
     groups = sum(1 for line in lines if re.search(r"\] Group job \S+ \(jobs in", line)
                  or line.startswith("Group job "))
     return singles + groups

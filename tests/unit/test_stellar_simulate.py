@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
+from galstar.simulate import carmenes_observing as co
 from galstar.simulate import stellar_spectra as ss
 
 
@@ -95,10 +96,10 @@ def test_nearest_node_recovers_teff_without_gap(lines):
 
 
 def test_rotational_kernel_is_normalised_and_as_wide_as_vsini():
-    kern = ss.rotational_kernel(20.0, 1.0)
+    kern = co.rotational_kernel(20.0, 1.0)
     assert kern.sum() == pytest.approx(1.0)
     assert len(kern) == 41 and kern[0] < kern[20]
-    assert len(ss.rotational_kernel(0.3, 1.0)) == 1
+    assert len(co.rotational_kernel(0.3, 1.0)) == 1
 
 
 def test_synthetic_gap_scale_zero_is_identity_and_one_perturbs(lines):
@@ -114,7 +115,7 @@ def test_synthetic_gap_scale_zero_is_identity_and_one_perturbs(lines):
 
 
 def test_carmenes_layout_shapes_overlaps_and_detector_gap():
-    vis, nir = ss.carmenes_layout("vis"), ss.carmenes_layout("nir")
+    vis, nir = co.carmenes_layout("vis"), co.carmenes_layout("nir")
     assert vis.wave.shape == (61, 4096) and nir.wave.shape == (28, 4080)
     assert np.all(np.diff(vis.wave, axis=1) > 0) and np.all(np.diff(nir.wave, axis=1) > 0)
     assert np.all(vis.wave[1:, 0] < vis.wave[:-1, -1])  # VIS orders overlap
@@ -124,22 +125,22 @@ def test_carmenes_layout_shapes_overlaps_and_detector_gap():
     assert np.all(jump > 50) and np.all(np.delete(step, 2039, axis=1) / np.median(step) < 1.5)
     assert vis.wave[0, 0] == pytest.approx(5200, rel=0.01)
     assert nir.wave[-1, -1] == pytest.approx(17100, rel=0.01)
-    sub = ss.carmenes_layout("vis", [45, 30])
+    sub = co.carmenes_layout("vis", [45, 30])
     assert sub.orders.tolist() == [30, 45] and np.array_equal(sub.wave[1], vis.wave[45])
     with pytest.raises(ValueError, match="0..27"):
-        ss.carmenes_layout("nir", [28])
+        co.carmenes_layout("nir", [28])
 
 
 def _observe(lines, layout, rng, **kw):
     args = dict(teff=3300.0, logg=5.0, mh=0.0, vsini=2.0, rv=18.0, berv=-11.0, airmass=1.2,
                 pwv_mm=3.0, snr=150.0)
     args.update(kw)
-    return ss.observe_arm(layout, lines=lines, rng=rng, tellurics=ss.telluric_line_list(),
+    return co.observe_arm(layout, lines=lines, rng=rng, tellurics=co.telluric_line_list(),
                           **args)
 
 
 def test_observed_snr_and_noise_match_the_target(lines):
-    layout = ss.carmenes_layout("vis", [30, 31, 45])
+    layout = co.carmenes_layout("vis", [30, 31, 45])
     obs = _observe(lines, layout, np.random.default_rng(2))
     assert obs.spec.shape == obs.sig.shape == obs.cont.shape == (3, 4096)
     assert obs.snr.max() == pytest.approx(150.0, rel=0.25)
@@ -152,7 +153,7 @@ def test_observed_snr_and_noise_match_the_target(lines):
 
 def test_doppler_shift_follows_rv_and_berv(lines):
     """Cross-correlating with the rest-frame model finds rv - berv (topocentric)."""
-    layout = ss.carmenes_layout("vis", [45])
+    layout = co.carmenes_layout("vis", [45])
     rv, berv = 23.0, -9.0
     obs = _observe(lines, layout, np.random.default_rng(1), rv=rv, berv=berv, snr=400.0)
     w = layout.wave[0]
@@ -171,9 +172,9 @@ def test_doppler_shift_follows_rv_and_berv(lines):
 
 
 def test_telluric_gaps_are_nan_in_spec_and_sig(lines):
-    layout = ss.carmenes_layout("nir")
+    layout = co.carmenes_layout("nir")
     k = int(np.argmin(np.abs(layout.wave[:, 2040] - 13900)))
-    sub = ss.carmenes_layout("nir", [k])
+    sub = co.carmenes_layout("nir", [k])
     obs = _observe(lines, sub, np.random.default_rng(3), pwv_mm=5.0)
     gap = np.isnan(obs.spec)
     assert gap.sum() > 500 and np.array_equal(gap, np.isnan(obs.sig))
@@ -181,8 +182,8 @@ def test_telluric_gaps_are_nan_in_spec_and_sig(lines):
 
 
 def test_cosmetics_nan_order_and_bad_columns(lines):
-    obs = _observe(lines, ss.carmenes_layout("vis", [30, 31]), np.random.default_rng(4))
-    ss.add_cosmetics(obs, np.random.default_rng(0), bad_columns_per_order=2.0,
+    obs = _observe(lines, co.carmenes_layout("vis", [30, 31]), np.random.default_rng(4))
+    co.add_cosmetics(obs, np.random.default_rng(0), bad_columns_per_order=2.0,
                      nan_order_probability=1.0)
     nan_rows = np.all(np.isnan(obs.spec), axis=1)
     assert nan_rows.sum() == 1 and obs.defects["nan_orders"] == 1
@@ -199,6 +200,6 @@ def test_stellar_parameters_look_like_a_carmenes_sample():
     inside = p[p["in_grid"]]
     # cooler dwarfs are denser: log g anticorrelates with Teff
     assert np.corrcoef(inside["teff"], inside["logg"])[0, 1] < -0.5
-    cond = ss.draw_observing_conditions(4000, rng)
+    cond = co.draw_observing_conditions(4000, rng)
     assert cond["berv"].abs().max() < 30.0 and cond["dec"].min() > -23.0
     assert (cond["bjd"] - cond["mjd"] - 2400000.5).abs().max() < 0.03

@@ -49,7 +49,8 @@ def obs_stamp(mjd: float) -> tuple[str, str]:
 
 
 def caracal_hdul(obs, header: dict) -> fits.HDUList:
-    """The HDU list of one arm (``obs``: :class:`~galstar.simulate.stellar_spectra.ArmObservation`).
+    """The HDU list of one arm
+    (``obs``: :class:`~galstar.simulate.carmenes_observing.ArmObservation`).
 
     Parameters
     ----------

@@ -35,6 +35,7 @@ from galstar.mock.carmenes import (
     write_labels,
 )
 from galstar.mock.stellar_settings import StellarMockSettings
+from galstar.simulate import carmenes_observing as co
 from galstar.simulate import stellar_spectra as ss
 
 __all__ = ["build_stellar_mock", "grid_windows", "STELLAR_TRUTH", "LABELS", "FILE_LIST"]
@@ -49,7 +50,7 @@ FILE_LIST = "carmenes/files.txt"
 GRID_MARGIN_KMS = 250.0
 
 
-def grid_windows(layouts: dict[str, ss.OrderLayout], margin_kms: float = GRID_MARGIN_KMS
+def grid_windows(layouts: dict[str, co.OrderLayout], margin_kms: float = GRID_MARGIN_KMS
                  ) -> list[tuple[float, float]]:
     """Rest-frame wavelength windows [A] the model grid must cover for ``layouts``."""
     f = margin_kms / ss.C_KMS
@@ -69,7 +70,7 @@ def _unique_ids(ra: np.ndarray, dec: np.ndarray, rng: np.random.Generator):
     return np.array(ids)
 
 
-def _wrong_shape(obs: ss.ArmObservation, rng: np.random.Generator) -> str:
+def _wrong_shape(obs: co.ArmObservation, rng: np.random.Generator) -> str:
     """Crop one arm's arrays: drop its last order, or the last 96 pixels of each."""
     if obs.spec.shape[0] > 1 and rng.random() < 0.5:
         for name in ("wave", "spec", "sig", "cont"):
@@ -126,8 +127,8 @@ def build_stellar_mock(root: str | os.PathLike, n_stars: int, seed: int, *,
     lines = ss.make_line_list(s.line_list_seed)
     gap = ss.SyntheticGap(**s.gap())
     star_lines = ss.perturb_line_list(lines, gap, seed=s.line_list_seed + 1)
-    layouts = {"vis": ss.carmenes_layout("vis", s.vis_orders),
-               "nir": ss.carmenes_layout("nir", s.nir_orders)}
+    layouts = {"vis": co.carmenes_layout("vis", s.vis_orders),
+               "nir": co.carmenes_layout("nir", s.nir_orders)}
 
     # -- grid ------------------------------------------------------------------------
     windows = (grid_windows(layouts) if s.grid_coverage == "orders"
@@ -149,14 +150,14 @@ def build_stellar_mock(root: str | os.PathLike, n_stars: int, seed: int, *,
     # -- observed stars ----------------------------------------------------------------
     params = ss.draw_stellar_parameters(int(n_stars), rng_par, s.outside_grid_fraction,
                                         s.slow_rotator_fraction)
-    cond = ss.draw_observing_conditions(int(n_stars), rng_obs, s.snr_median, s.snr_sigma_dex,
+    cond = co.draw_observing_conditions(int(n_stars), rng_obs, s.snr_median, s.snr_sigma_dex,
                                         s.rv_sigma_kms)
     ra = cond["ra"].to_numpy().copy()
     karmn = _unique_ids(ra, cond["dec"].to_numpy(), rng_obs)
     cond["ra"] = ra
     slope = gap.scale * rng_obs.normal(gap.continuum_slope, gap.continuum_slope_sigma,
                                        int(n_stars))
-    tellurics = ss.telluric_line_list()
+    tellurics = co.telluric_line_list()
     star_seeds = rng_star.spawn(int(n_stars))
     rows, injected_all = [], []
     for i in tqdm(range(int(n_stars)), desc="CARMENES stars", disable=not progress):
@@ -167,12 +168,12 @@ def build_stellar_mock(root: str | os.PathLike, n_stars: int, seed: int, *,
         wrong_arm = ("vis", "nir")[int(rng.integers(0, 2))] if (
             rng.random() < s.wrong_shape_fraction) else None
         for arm, layout in layouts.items():
-            obs = ss.observe_arm(layout, p["teff"], p["logg"], p["mh"], p["vsini"], c["rv"],
+            obs = co.observe_arm(layout, p["teff"], p["logg"], p["mh"], p["vsini"], c["rv"],
                                  c["berv"], c["airmass"], c["pwv_mm"], c["snr"], star_lines,
                                  rng, native_r=s.native_resolving_power,
                                  continuum_slope=float(slope[i]), tellurics=tellurics,
                                  telluric_gap_below=s.telluric_gap_below)
-            ss.add_cosmetics(obs, rng, cosmics_per_order=s.cosmics_per_order,
+            co.add_cosmetics(obs, rng, cosmics_per_order=s.cosmics_per_order,
                              bad_columns_per_order=s.bad_columns_per_order,
                              nan_order_probability=s.nan_order_fraction)
             if obs.defects["nan_orders"]:
@@ -235,7 +236,7 @@ def build_stellar_mock(root: str | os.PathLike, n_stars: int, seed: int, *,
                      "nir_orders": layouts["nir"].orders.tolist(),
                      "vis_shape": list(layouts["vis"].wave.shape),
                      "nir_shape": list(layouts["nir"].wave.shape),
-                     "resolving_power": ss.CARMENES_R},
+                     "resolving_power": co.CARMENES_R},
         "counts": {"in_grid": int(truth["in_grid"].sum()),
                    "label_rows": len(labels), "has_label": int(truth["has_label"].sum()),
                    "injected": counts_injected.value_counts().to_dict()},

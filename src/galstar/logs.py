@@ -27,10 +27,12 @@ LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 #: What TensorFlow's CUDA build prints at every start on a machine without an NVIDIA
 #: GPU, from C++ before TF_CPP_MIN_LOG_LEVEL applies: not news there (on a GPU node a
-#: failed cuInit is, and nothing is dropped).
+#: failed cuInit is, and nothing is dropped). The oneDNN notice comes at every start on
+#: CPUs where TensorFlow enables oneDNN (x86 with AVX-512 and the like).
 CPU_ONLY_NOISE = re.compile(
     r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine"
     r"|cuda_platform\.cc:\d+\] failed call to cuInit: .*UNKNOWN ERROR \(303\)"
+    r"|port\.cc:\d+\] oneDNN custom operations are on\."
     r"|^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR")
 
 log = logging.getLogger("galstar.job")

@@ -124,7 +124,9 @@ def test_controller_recorded_every_job_as_completed_for_this_run(cluster, slurm_
             network_jobs += 1
             assert record["TresPerJob"] == "gres:gpu:1", record
             assert record["Partition"] == GPU_PARTITION, record
-    assert network_jobs == 2, "expected one train and one predict job"
+    experiments = {name for f in (REPO / "config/config.yaml", TINY)
+                   for name in yaml.safe_load(f.read_text())["galeffnet"]["experiments"]}
+    assert network_jobs == 2 * len(experiments), "expected one train, one predict job each"
 
 
 def test_each_job_saw_its_slurm_job_id(slurm_run):

@@ -127,13 +127,22 @@ def mark_complete(workdir: Path, *args: str, env: dict[str, str] | None = None) 
     snakemake(workdir, "--touch", "--forceall", "--cores", "1", "--quiet", *args, env=env)
 
 
-def cluster_jobs(dry_run_log: str, local: set[str] = frozenset({"all"})) -> int:
+def is_local_rule(name: str) -> bool:
+    """Whether rule ``name`` runs on the submitting host by design: ``all`` gathers inputs,
+    the run summary and the tables' report pages (``table_html_*``) are cheap renderings
+    (``localrule: True`` in report.smk)."""
+    return name in ("all", "run_summary") or name.startswith("table_html_")
+
+
+def cluster_jobs(dry_run_log: str, local: set[str] | None = None) -> int:
     """How many jobs a dry run would submit to a cluster: ungrouped jobs of rules not in
-    ``local`` (a dry run prints local rules as ``rule``, a real run as ``localrule``)
-    plus one per group job (a group job's members are indented under its header)."""
+    ``local`` (default: :func:`is_local_rule`; a dry run prints local rules as ``rule``,
+    a real run as ``localrule``) plus one per group job (a group job's members are
+    indented under its header)."""
     lines = dry_run_log.splitlines()
+    local_rule = is_local_rule if local is None else local.__contains__
     singles = sum(1 for line in lines
-                  if (m := re.match(r"^rule (\w+):$", line)) and m.group(1) not in local)
+                  if (m := re.match(r"^rule (\w+):$", line)) and not local_rule(m.group(1)))
     groups = sum(1 for line in lines if re.search(r"\] Group job \S+ \(jobs in", line)
                  or line.startswith("Group job "))
     return singles + groups

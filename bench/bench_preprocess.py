@@ -26,12 +26,13 @@ from astropy.io import fits  # noqa: E402
 
 cv2.setNumThreads(1)
 
+from galstar.imaging.asymmetry import asymmetry_measures  # noqa: E402
 from galstar.imaging.blend import (  # noqa: E402
-    asymmetry_measures,
     count_regions_connectivity,
     count_sources_photutils,
     estimate_background,
 )
+from galstar.imaging.catalog_pass import catalog_contamination  # noqa: E402
 from galstar.imaging.ellipse import (  # noqa: E402
     ellipse_mask,
     external_contours,
@@ -40,7 +41,6 @@ from galstar.imaging.ellipse import (  # noqa: E402
 )
 from galstar.imaging.pipeline import (  # noqa: E402
     PreprocessConfig,
-    catalog_contamination,
     detection_image,
     preprocess_cutout,
 )

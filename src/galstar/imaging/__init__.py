@@ -11,8 +11,9 @@ Public API::
     result = preprocess_cutout(cube, config, neighbours=table)
 
 Submodules: ``rgb`` (viewer colours, greyscale), ``threshold`` (isodata), ``ellipse``
-(contours, fits, containment, mask), ``blend`` (photutils, connectivity and asymmetry
-passes), ``neighbour_model`` (catalogue neighbours' model light on the target),
+(contours, fits, containment, mask), ``blend`` (photutils and connectivity passes),
+``asymmetry`` (the rotation pass), ``catalog_pass`` and ``neighbour_model`` (catalogue
+neighbours' model light on the target),
 ``size`` (enclosing circle, crop), ``variants`` (band and resolution ablations),
 ``pipeline`` (one cutout), ``shard`` (one shard, in parallel), ``figures`` (the steps
 figure). Scoring against the simulator's truth is in :mod:`galstar.scoring`.

@@ -1,4 +1,4 @@
-"""Blend detection inside the target's enlarged ellipse, in two passes.
+"""Blend detection inside the target's enlarged ellipse: segmentation and connectivity.
 
 Pass 1 (photutils): segmentation of the background-subtracted flux image inside the
 mask, smoothed with a Gaussian kernel (FWHM 3 px) and thresholded at ``n_sigma`` x the
@@ -14,27 +14,7 @@ region larger than ``min_region_px`` = blended. Two nuclei that the first pass m
 (a saddle too shallow for its contrast criterion) separate here because the threshold
 is set by the target's own light rather than by the sky.
 
-Pass 3 (asymmetry): a companion on the target's wing, with no saddle to deblend at,
-still breaks the target's point symmetry. The smoothed flux inside the mask is rotated
-by 180 deg about the target's sub-pixel light centre (refined, as the CAS asymmetry
-does, by minimising the residual over a small sub-pixel grid); the positive part of
-image - rotated inside the target's footprint, less its expected value from sky noise
-alone, over the target's flux, estimates the fraction of the footprint's light that a
-companion adds. Above ``asymmetry_max`` = blended.
-
-With the asymmetry pass on, it also confirms the other two: a second component or
-region found by pass 1 or 2 counts only when the residual exceeds ``asymmetry_max``
-too. Those passes are geometric (a second peak inside the enlarged ellipse or the
-target's segment), and most of what they find alone are real neighbours outside the
-target's own isophote, or faint ones on its edge, that put a few per cent of its light
-there at most: not enough to bias its photometry, which is what a blend is here.
-
-**Caveat.** The mock galaxies are point-symmetric Sersic profiles, so any residual
-beyond noise comes from a companion. Real galaxies are intrinsically asymmetric
-(spiral arms, HII regions, dust lanes, tidal features): on survey data the residual of
-an isolated galaxy is larger, ``asymmetry_max`` must be calibrated on real cutouts
-with known blends, and a production config (``paper.yaml``) should use a conservative
-(higher) value, or disable the pass (``asymmetry_max`` = 0).
+Pass 3, the asymmetry of the target's light, is :mod:`galstar.imaging.asymmetry`.
 """
 
 from __future__ import annotations
@@ -57,11 +37,10 @@ __all__ = [
     "estimate_background",
     "count_sources_photutils",
     "count_regions_connectivity",
-    "Asymmetry",
-    "asymmetry_measures",
     "kernel_noise_factor",
     "min_prominence",
     "significant_components",
+    "smooth",
     "smoothed_flux",
 ]
 
@@ -344,6 +323,15 @@ def count_sources_photutils(
     return significant_components(smooth, deblended.data, cut), neighbours
 
 
+def smooth(image: np.ndarray, fwhm_px: float) -> np.ndarray:
+    """Gaussian smoothing (FWHM in px; 0 returns the image), edges reflected."""
+    if fwhm_px <= 0:
+        return image
+    sigma = fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                            borderType=cv2.BORDER_REFLECT)
+
+
 def smoothed_flux(
     flux: np.ndarray,
     mask: np.ndarray,
@@ -361,159 +349,6 @@ def smoothed_flux(
     data = np.where(inside, flux[rows, cols] - np.float32(background.level), 0.0)
     kernel = blend_kernel(config.kernel_fwhm_px, config.kernel_size_px)
     return cv2.filter2D(data.astype(np.float32), -1, kernel, borderType=cv2.BORDER_CONSTANT)
-
-
-def _positive_residual(sm: np.ndarray, foot: np.ndarray, x0: float, y0: float
-                       ) -> tuple[float, float, int]:
-    """Positive part of ``sm`` minus its 180 deg rotation about (x0, y0).
-
-    Summed over the symmetric footprint: the pixels of ``foot`` whose mirror image is
-    in ``foot`` too. A point-symmetric target's own isophote is symmetric, so this is
-    the target's footprint; a neighbour whose light merely touches it (its mirror is
-    sky) falls outside, as does a masked neighbour's hole. Returns the residual sum,
-    the footprint's flux and its number of pixels.
-    """
-    rot = np.array([[-1.0, 0.0, 2.0 * x0], [0.0, -1.0, 2.0 * y0]])
-    size = (sm.shape[1], sm.shape[0])
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    rotated = cv2.warpAffine(sm, rot, size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=0.0)
-    mirror = cv2.warpAffine(foot.astype(np.float32), rot, size, flags=flags,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    use = foot & (mirror > 0.5)
-    excess = sm[use] - rotated[use]
-    return (float(excess[excess > 0].sum(dtype=np.float64)),
-            float(sm[use].sum(dtype=np.float64)), int(np.count_nonzero(use)))
-
-
-@dataclass(frozen=True)
-class Asymmetry:
-    """What the asymmetry pass measures on one target.
-
-    Attributes
-    ----------
-    fraction : float
-        Companion over target flux from the residual of the 180 deg rotation (>= 0;
-        0 when the symmetric footprint is empty).
-    unpaired : float
-        Flux of the target's detection segment outside its symmetric footprint, over
-        the target's symmetric flux (>= 0; 0 when the footprint is empty).
-    x, y : float
-        Centre of rotation in the cutout's pixels (NaN when nothing was measured).
-    """
-
-    fraction: float
-    unpaired: float
-    x: float
-    y: float
-
-
-def asymmetry_measures(
-    flux: np.ndarray,
-    mask: np.ndarray,
-    background: BackgroundEstimate,
-    config: BlendConfig,
-    rows: slice,
-    cols: slice,
-    search_px: int = 3,
-    smooth: np.ndarray | None = None,
-) -> Asymmetry:
-    """Companion light of the target, from the residual of a 180 deg rotation.
-
-    A flux-weighted adaptation of the CAS asymmetry. On the smoothed,
-    background-subtracted flux inside the mask (bounding box only), the target's
-    footprint is the pixels above ``nsigma`` x the sky RMS whose mirror image is above
-    it too (a symmetric target's isophote is symmetric; a neighbour that only touches
-    it is left out, as the photometric truth leaves it out). The centre of rotation
-    starts at the brightest smoothed pixel within ``search_px`` of the cutout centre
-    and is refined to the sub-pixel position that minimises the residual (3 x 3 grids
-    of steps from ``centre_step_px`` halved down to a quarter pixel). The positive
-    part of image - rotated, summed over the footprint, less its expected value from
-    sky noise alone (sigma / sqrt(2 pi) per pixel, sigma the smoothed sky noise times
-    sqrt(2) for the difference), is the light that has no symmetric counterpart, R.
-    ``fraction`` is R / (F - R), F the footprint's flux: the fractional bias a
-    companion adds to the target's isophotal flux.
-
-    The rotation cannot see light that is symmetric about the target, such as the
-    smooth wing of a much brighter neighbour merged with it at the detection
-    isophote. ``unpaired`` measures that neighbour: the flux of the target's
-    detection segment (the connected pixels above the threshold that hold the centre)
-    outside the symmetric footprint, over the target's symmetric flux F - R.
-
-    The mock's galaxies are point-symmetric; real galaxies are not (spiral arms, HII
-    regions), so on survey data isolated galaxies have a larger residual and the
-    thresholds applied to these values must be calibrated there.
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        (H, W) flux image, nanomaggies.
-    mask : numpy.ndarray
-        (H, W) bool, True on the target's pixels (enlarged ellipse less neighbours).
-    background : BackgroundEstimate
-        Sky level and RMS of ``flux``.
-    config : BlendConfig
-        Uses ``nsigma``, ``centre_step_px`` and the smoothing kernel.
-    rows, cols : slice
-        Bounding box of ``mask``.
-    search_px : int
-        Half-side of the window around the cutout centre where the peak is sought, px.
-    smooth : numpy.ndarray, optional
-        :func:`smoothed_flux` of the same arguments, when the caller has it already.
-
-    Returns
-    -------
-    Asymmetry
-        The residual fraction, the unpaired light and the centre of rotation.
-    """
-    nothing = Asymmetry(0.0, 0.0, math.nan, math.nan)
-    inside = mask[rows, cols]
-    sm = smoothed_flux(flux, mask, background, config, rows, cols) if smooth is None else smooth
-    above = inside & (sm > config.nsigma * background.rms)
-    if not above.any():
-        return nothing
-    cy = (mask.shape[0] - 1) // 2 - rows.start
-    cx = (mask.shape[1] - 1) // 2 - cols.start
-    r0, c0 = max(0, cy - search_px), max(0, cx - search_px)
-    window = sm[r0:cy + search_px + 1, c0:cx + search_px + 1]
-    if window.size == 0:
-        return nothing
-    py, px = np.unravel_index(int(np.argmax(window)), window.shape)
-    best = (float(c0 + px), float(r0 + py))
-    best_r, total, n_pix = _positive_residual(sm, above, *best)
-    step = float(config.centre_step_px)
-    while step >= 0.25:
-        x0, y0 = best
-        for dy in (-step, 0.0, step):
-            for dx in (-step, 0.0, step):
-                if dx == 0.0 and dy == 0.0:
-                    continue
-                r, f, n = _positive_residual(sm, above, x0 + dx, y0 + dy)
-                if r < best_r:
-                    best, best_r, total, n_pix = (x0 + dx, y0 + dy), r, f, n
-        step /= 2.0
-    if n_pix == 0:  # nothing symmetric about any centre tried: noise, not a target
-        return nothing
-    sigma = background.rms * kernel_noise_factor(config.kernel_fwhm_px,
-                                                 config.kernel_size_px)
-    noise = n_pix * sigma * math.sqrt(2.0) / math.sqrt(2.0 * math.pi)
-    residual = max(best_r - noise, 0.0)
-    symmetric = total - best_r  # sum of min(image, rotated) over the footprint, > 0
-    target = total - residual
-    fraction = residual / target if target > 0 else 0.0
-    unpaired = 0.0
-    if config.unpaired_max > 0:
-        unpaired = _segment_flux(sm, above, best) / symmetric - total / symmetric
-    return Asymmetry(fraction, max(unpaired, 0.0), best[0] + cols.start, best[1] + rows.start)
-
-
-def _segment_flux(sm: np.ndarray, above: np.ndarray, centre: tuple[float, float]) -> float:
-    """Flux of the connected region of ``above`` that holds ``centre`` (0 if none)."""
-    _, labels = cv2.connectedComponents(above.astype(np.uint8), connectivity=8)
-    x, y = int(round(centre[0])), int(round(centre[1]))
-    if not (0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]) or labels[y, x] == 0:
-        return 0.0
-    return float(sm[labels == labels[y, x]].sum(dtype=np.float64))
 
 
 def min_prominence(background: BackgroundEstimate, config: BlendConfig) -> float:

@@ -24,19 +24,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-import cv2
 import numpy as np
 
+from galstar.imaging.asymmetry import asymmetry_measures
 from galstar.imaging.blend import (
     BlendConfig,
-    asymmetry_measures,
     blend_kernel,
     count_regions_connectivity,
     count_sources_photutils,
     estimate_background,
     min_prominence,
+    smooth,
     smoothed_flux,
 )
+from galstar.imaging.catalog_pass import catalog_pass
 from galstar.imaging.ellipse import (
     Ellipse,
     ellipse_mask,
@@ -46,12 +47,7 @@ from galstar.imaging.ellipse import (
     select_central,
     touches_frame,
 )
-from galstar.imaging.neighbour_model import (
-    Neighbours,
-    isophote_contamination,
-    neighbours_from_table,
-    render_neighbours,
-)
+from galstar.imaging.neighbour_model import Neighbours
 from galstar.imaging.rgb import rgb_to_grey, to_band_order, viewer_rgb
 from galstar.imaging.size import centre_crop, enclosing_radius_px
 from galstar.imaging.threshold import isodata_threshold
@@ -195,7 +191,7 @@ class PreprocessResult:
         Regions found by the connectivity pass (-1 when not run).
     asymmetry : float
         Residual fraction of the asymmetry pass (companion over target flux, see
-        :func:`galstar.imaging.blend.asymmetry_measures`; NaN when not run).
+        :func:`galstar.imaging.asymmetry.asymmetry_measures`; NaN when not run).
     unpaired : float
         Light of the target's detection segment without a symmetric counterpart, over
         the target's symmetric flux (asymmetry pass; NaN when not run).
@@ -226,15 +222,6 @@ class PreprocessResult:
     def kept(self) -> bool:
         """True when the cutout passed every check."""
         return self.reject_reason is None
-
-
-def smooth(image: np.ndarray, fwhm_px: float) -> np.ndarray:
-    """Gaussian smoothing (FWHM in px; 0 returns the image), edges reflected."""
-    if fwhm_px <= 0:
-        return image
-    sigma = fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                            borderType=cv2.BORDER_REFLECT)
 
 
 def detection_image(cube: np.ndarray, config: PreprocessConfig
@@ -290,74 +277,6 @@ def bad_pixel_detail(cube: Any, crop: int) -> str | None:
     return None
 
 
-def catalog_contamination(
-    flux: np.ndarray,
-    background: Any,
-    neighbours: Neighbours,
-    ellipse: Ellipse,
-    config: PreprocessConfig,
-) -> float:
-    """The catalogue pass: neighbours' model flux on the target's isophote / its flux.
-
-    Works on the enlarged ellipse's box grown by ``catalog_margin_px``; the footprint
-    is the smoothed flux minus the neighbours' (smoothed) model above the isophote,
-    connected to the brightest such pixel within 2 px of the cutout centre; where a
-    neighbour dominates, the target's light is read at the pixel point-symmetric about
-    the cutout centre (the target's catalogue position). See
-    :mod:`galstar.imaging.neighbour_model`.
-
-    Returns
-    -------
-    float
-        Neighbours' model flux on the footprint over the target's flux there.
-    """
-    blend = config.blend
-    margin = int(blend.catalog_margin_px)
-    n = flux.shape[0]
-    rows, cols = ellipse.bbox(flux.shape)
-    rows = slice(max(0, rows.start - margin), min(n, rows.stop + margin))
-    cols = slice(max(0, cols.start - margin), min(flux.shape[1], cols.stop + margin))
-    level_px = blend.catalog_isophote_nmgy_arcsec2 * config.pixscale**2
-    model = render_neighbours(neighbours, rows, cols, psf_beta=blend.catalog_psf_beta,
-                              truncation_re=blend.catalog_truncation_re,
-                              floor=blend.catalog_floor * level_px,
-                              step=blend.catalog_step_px)
-    if model is None:  # no neighbour's light reaches the target's box
-        return 0.0
-    model = model.astype(np.float64)
-    box = flux[rows, cols].astype(np.float64) - background.level
-    sm = smooth(box, blend.kernel_fwhm_px)
-    # the footprint compares like with like: the model smoothed as the image is (an
-    # unsmoothed star would leave a ring of smoothed starlight around its core)
-    model_sm = smooth(model, blend.kernel_fwhm_px)
-    residual = sm - model_sm
-    # the target's centre: brightest residual pixel near the cutout centre (the cutout
-    # is requested at the target's catalogue position)
-    c = (n - 1) // 2
-    r0, c0 = c - 2 - rows.start, c - 2 - cols.start
-    win = residual[max(r0, 0):r0 + 5, max(c0, 0):c0 + 5]
-    if win.size == 0:
-        return 0.0
-    py, px = np.unravel_index(int(np.argmax(win)), win.shape)
-    fraction, _ = isophote_contamination(box, residual, model, model_sm, level_px,
-                                         (max(r0, 0) + py, max(c0, 0) + px),
-                                         dominance=blend.catalog_dominance,
-                                         symmetry_centre=((n - 1) / 2.0 - rows.start,
-                                                          (n - 1) / 2.0 - cols.start))
-    return fraction
-
-
-def _catalog_pass(flux: np.ndarray, background: Any, neighbours: Neighbours | Any | None,
-                  ellipse: Ellipse, config: PreprocessConfig) -> float:
-    """:func:`catalog_contamination` when the pass is on and neighbours are given, else NaN."""
-    if config.blend.catalog_contamination_max <= 0 or neighbours is None:
-        return math.nan
-    n = flux.shape[0]
-    if not isinstance(neighbours, Neighbours):
-        neighbours = neighbours_from_table(neighbours, n, config.pixscale)
-    return catalog_contamination(flux, background, neighbours.in_frame(n), ellipse, config)
-
-
 def _centre_detected(flux: np.ndarray, background: Any, blend: BlendConfig) -> bool:
     """Whether a real source, not a noise bump, lies at the cutout centre.
 
@@ -391,7 +310,7 @@ def _cut_by_frame(flux: np.ndarray, background: Any, contour: np.ndarray, index:
     ellipse = None if fitted is None else fitted.scaled(config.ellipse_scale)
     mask = np.zeros(flux.shape, bool) if ellipse is None else ellipse_mask(flux.shape, ellipse)
     contamination = (math.nan if ellipse is None
-                     else _catalog_pass(flux, background, neighbours, ellipse, config))
+                     else catalog_pass(flux, background, neighbours, ellipse, config))
     blended = contamination > config.blend.catalog_contamination_max
     if steps is not None:
         steps["target_index"] = index
@@ -510,9 +429,9 @@ def preprocess_cutout(
         asymmetric = asymmetry > config.blend.asymmetry_max or (
             0 < config.blend.unpaired_max < unpaired)
     # With the asymmetry pass on, a neighbour found by the other two is a blend only
-    # when it breaks the target's symmetry by enough flux (see galstar.imaging.blend).
+    # when it breaks the target's symmetry by enough flux (see galstar.imaging.asymmetry).
     confirmed = asymmetric or config.blend.asymmetry_max <= 0
-    contamination = _catalog_pass(flux, background, neighbours, ellipse, config)
+    contamination = catalog_pass(flux, background, neighbours, ellipse, config)
     # With the catalogue pass run, the image passes' detections must also be seen by it
     # (catalog_confirm_min): most of what they find alone is near the 10 % truth limit.
     if not math.isnan(contamination):

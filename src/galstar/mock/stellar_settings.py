@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from galstar.mock.settings import check_option_names
+
 __all__ = ["StellarMockSettings", "DEMO_OPTIONS", "validate_stellar_options",
            "stellar_option_names"]
 
@@ -128,11 +130,7 @@ class StellarMockSettings:
             For an unknown key (named as ``stellar.mock.options.<key>``) or a value the
             mock cannot use (the message names the key).
         """
-        unknown = sorted(set(opts) - stellar_option_names())
-        if unknown:
-            keys = ", ".join(f"stellar.mock.options.{k}" for k in unknown)
-            raise ValueError(f"unknown stellar mock option(s) {keys}; "
-                             f"known: {sorted(stellar_option_names())}")
+        check_option_names(opts, cls, "stellar.mock.options", "stellar mock")
         if "grid_range_a" in opts:
             opts["grid_range_a"] = tuple(float(v) for v in opts["grid_range_a"])
         for key in ("vis_orders", "nir_orders"):

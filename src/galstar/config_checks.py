@@ -63,6 +63,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         *_methods(config),
         *_mock_options(config),
         *_stellar_mock(config),
+        *_sdss(config),
         *_ordered(config, ""),
         *_crop(config),
         *_interval_levels(config),
@@ -86,6 +87,28 @@ def _mock_options(config: Mapping[str, Any]) -> Iterator[str]:
         validate_options((config.get("mock") or {}).get("options"))
     except (TypeError, ValueError) as err:
         yield str(err)
+
+
+def _sdss(config: Mapping[str, Any]) -> Iterator[str]:
+    """``mock.sdss`` options, and ``galaxies.sdss`` spectrum grid, gridding and image
+    settings, build (bad bit names, start >= stop, an unknown key)."""
+    from galstar.mock.sdss_settings import validate_sdss_options
+
+    try:
+        validate_sdss_options((config.get("mock") or {}).get("sdss"))
+    except (TypeError, ValueError) as err:
+        yield str(err)
+    section = (config.get("galaxies") or {}).get("sdss")
+    if not section:
+        return
+    from galstar.imaging.sdss import SdssImageSettings
+    from galstar.spectra.sdss_sample import spectra_settings
+
+    for build, key in ((spectra_settings, "spectra"), (SdssImageSettings.from_mapping, "images")):
+        try:
+            build(section.get(key) or {})
+        except (TypeError, ValueError) as err:
+            yield f"galaxies.sdss.{key}: {err}"
 
 
 def _stellar_mock(config: Mapping[str, Any]) -> Iterator[str]:

@@ -14,7 +14,9 @@ __all__ = ["fill", "GALAXIES", "CATALOG", "CROSSMATCH", "CUTFLOW", "CATALOG_REJE
            "PREPROCESS_TENSOR", "REJECT_COUNTS", "STEPS_FIG", "QUALITY", "QUALITY_SCORES",
            "METHOD", "MODEL_DIR", "MODEL", "SCALER", "HISTORY", "MODEL_CONFIG",
            "LEARNING_CURVE", "PREDICTIONS", "METRICS", "CALIBRATION", "METHOD_TABLE",
-           "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "RUN_SUMMARY", "html_of", "raw"]
+           "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "RUN_SUMMARY", "SDSS", "SDSS_TARGETS",
+           "SDSS_TABLE", "SDSS_SPECTRA_TABLE", "SDSS_SPECTRA_TENSOR", "SDSS_SPECTRA_GRID",
+           "SDSS_IMAGE_TABLE", "SDSS_IMAGE_TENSOR", "SDSS_RAW", "html_of", "raw"]
 
 _FIELD = re.compile(r"{(\w+)}")
 
@@ -53,6 +55,20 @@ REJECT_COUNTS = f"{PREPROCESS}/reject_counts.csv"
 STEPS_FIG = f"{PREPROCESS}/steps.png"
 QUALITY = f"{PREPROCESS}/quality.csv"
 QUALITY_SCORES = f"{PREPROCESS}/quality_scores.parquet"
+# SDSS spectra and ugriz images of the same galaxies (multimodal; sdss.smk), per shard.
+SDSS = f"{GALAXIES}/sdss"
+SDSS_TABLE = f"{SDSS}/{{shard}}.parquet"  # every catalogue object: targets, rows, rejects
+SDSS_TARGETS = f"{SDSS}/targets/{{shard}}.parquet"  # catalogue z + DR7 SFR statistics
+SDSS_SPECTRA_TABLE = f"{SDSS}/spectra/{{shard}}.parquet"
+SDSS_SPECTRA_TENSOR = f"{SDSS}/spectra/{{shard}}.npy"
+SDSS_SPECTRA_GRID = f"{SDSS}/spectra/grid.json"
+SDSS_IMAGE_TABLE = f"{SDSS}/images/{{shard}}.parquet"
+SDSS_IMAGE_TENSOR = f"{SDSS}/images/{{shard}}.npy"
+# Raw SDSS downloads under resources/{archive}/ (fill archive=): per-shard manifests of
+# spectra and cutouts (files in cache/ beside them) and the DR7 SFR table.
+SDSS_RAW = {"spectra": "resources/{archive}/sdss/spectra/{shard}.parquet",
+            "images": "resources/{archive}/sdss/images/{shard}.parquet",
+            "dr7": "resources/{archive}/mpajhu_dr7/sfr.parquet"}
 MOCK_OVERVIEW = "results/mock/overview.png"
 # The report's page of the run: code version, archive, methods and their models.
 RUN_SUMMARY = "results/run_summary.html"

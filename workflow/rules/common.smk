@@ -264,3 +264,35 @@ def stellar_observed_settings(arm):
     return {"grid": STELLAR_CFG["arms"][arm]["grid"],
             "shapes": STELLAR_CFG["arms"][arm]["shapes"],
             **{k: STELLAR_CFG[k] for k in chain if k in STELLAR_CFG}}
+
+
+# The SDSS products of the galaxy sample (sdss.smk): the mock archive's completion
+# markers and the raw downloads under resources/{archive}/.
+SDSS_MOCK_DONE = {
+    "spectra": f"{MOCK_ROOT}/sdss_manifest.json",
+    "images": f"{MOCK_ROOT}/sdss_images",
+}
+SDSS_RAW = {k: paths.fill(v, archive=ARCHIVE) for k, v in paths.SDSS_RAW.items()}
+
+
+def sdss_mock(product):
+    """The mock archive's completion marker of an SDSS product (mock runs only)."""
+    return SDSS_MOCK_DONE[product] if ARCHIVE == "mock" else []
+
+
+def sdss_stage_targets():
+    """Final targets of the SDSS stage: every contract file of every shard."""
+    mock = list(SDSS_MOCK_DONE.values()) if ARCHIVE == "mock" else []
+    return [
+        *mock,
+        SDSS_RAW["dr7"],
+        paths.SDSS_SPECTRA_GRID,
+        *shard_paths(SDSS_RAW["spectra"]),
+        *shard_paths(SDSS_RAW["images"]),
+        *shard_paths(paths.SDSS_TARGETS),
+        *shard_paths(paths.SDSS_SPECTRA_TENSOR),
+        *shard_paths(paths.SDSS_SPECTRA_TABLE),
+        *shard_paths(paths.SDSS_IMAGE_TENSOR),
+        *shard_paths(paths.SDSS_IMAGE_TABLE),
+        *shard_paths(paths.SDSS_TABLE),
+    ]

@@ -1,6 +1,7 @@
 """Mock or live: the one place that picks the source of each archive data product.
 
-One function per product (MPA-JHU rows, DR9 sweep files, cutouts) takes the config's
+One function per product (MPA-JHU rows, DR9 sweep files, cutouts; SDSS spectra, ugriz
+cutouts and the MPA-JHU DR7 flat files) takes the config's
 ``archive`` and hands the live client (:mod:`galstar.archives.acquire`) or the mock
 archive's equivalent to the shared acquisition code. The mock side is imported only
 for ``archive: mock`` (it needs GalSim).
@@ -13,6 +14,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
+
 from galstar.archives.acquire import (
     fetch_mpajhu_live,
     list_dr9_sweeps,
@@ -21,7 +24,7 @@ from galstar.archives.acquire import (
 )
 
 __all__ = ["ARCHIVES", "fetch_mpajhu", "fetch_dr9_sweeps", "cutout_source",
-           "cutout_source_key"]
+           "cutout_source_key", "sdss_spectra_fetcher", "sdss_images_fetcher", "fetch_dr7"]
 
 #: Values of the config key ``archive``.
 ARCHIVES: tuple[str, ...] = ("mock", "live")
@@ -149,3 +152,91 @@ def cutout_source_key(archive: str, *, layer: str = "ls-dr9", pixscale: float = 
 
         key["mock_sha256"] = renderer_digest(mock_root)
     return key
+
+
+def sdss_spectra_fetcher(archive: str, *, mock_root: str | os.PathLike | None = None,
+                         base_url: str | None = None, release: str = "dr17",
+                         concurrency: int = 4, rate_per_s: float | None = None,
+                         timeout_s: float = 60.0, max_retries: int = 8,
+                         backoff_s: float = 1.0, seed: int = 0
+                         ) -> Callable[[pd.DataFrame, str | os.PathLike], pd.DataFrame]:
+    """Return ``fetch(targets, dest_dir) -> manifest`` for SDSS spectrum files.
+
+    mock: copies from the mock archive's SAS tree
+    (:func:`galstar.mock.sdss_archive.mock_fetch_sdss_spectra`); live: the SAS at
+    ``base_url`` (:func:`galstar.archives.sdss_spectra.fetch_sdss_spectra`, with the
+    ``download`` settings). Both write ``<dest_dir>/<SAS path>`` and return one manifest
+    row per target (``plate, mjd, fiberid, url, path, status, reject_reason, sha256,
+    attempts``).
+    """
+    _check_archive(archive)
+    if archive == "mock":
+        if mock_root is None:
+            raise ValueError("archive 'mock' needs mock_root (config key mock.root)")
+        from galstar.mock.sdss_archive import mock_fetch_sdss_spectra
+
+        return lambda targets, dest: mock_fetch_sdss_spectra(targets, dest, mock_root)
+    from galstar.archives.sdss_spectra import fetch_sdss_spectra
+
+    return partial(fetch_sdss_spectra, base_url=base_url, release=release,
+                   concurrency=concurrency, rate_per_s=rate_per_s, timeout_s=timeout_s,
+                   max_retries=max_retries, backoff_s=backoff_s, seed=seed)
+
+
+def sdss_images_fetcher(archive: str, *, size: int = 64, pixscale: float = 0.396,
+                        mock_root: str | os.PathLike | None = None,
+                        base_url: str | None = None, release: str = "dr17",
+                        data_release: int = 17, concurrency: int = 4,
+                        rate_per_s: float | None = None, timeout_s: float = 120.0,
+                        max_retries: int = 8, backoff_s: float = 1.0, seed: int = 0
+                        ) -> Callable[[pd.DataFrame, str | os.PathLike], pd.DataFrame]:
+    """Return ``fetch(targets, dest_dir) -> manifest`` for ugriz cutouts.
+
+    mock: copies the mock archive's rendered cutouts
+    (:func:`galstar.mock.sdss_archive.mock_fetch_sdss_images`); live: frames from the
+    SAS at ``base_url``, located with ``astroquery.sdss`` (data release
+    ``data_release``), cut and resampled
+    (:func:`galstar.archives.sdss_images.fetch_sdss_images`). Both write
+    ``<dest_dir>/cutouts/<object_id>.fits`` and return one manifest row per target
+    (``object_id, ra, dec, path, status, reject_reason, n_frames``).
+    """
+    _check_archive(archive)
+    if archive == "mock":
+        if mock_root is None:
+            raise ValueError("archive 'mock' needs mock_root (config key mock.root)")
+        from galstar.mock.sdss_archive import mock_fetch_sdss_images
+
+        return lambda targets, dest: mock_fetch_sdss_images(targets, dest, mock_root, size)
+    from galstar.archives.sdss_images import astroquery_locator, fetch_sdss_images
+
+    return partial(fetch_sdss_images, base_url=base_url,
+                   locate=astroquery_locator(data_release), size=size, pixscale=pixscale,
+                   release=release, concurrency=concurrency, rate_per_s=rate_per_s,
+                   timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s,
+                   seed=seed)
+
+
+def fetch_dr7(archive: str, dest_dir: str | os.PathLike, *,
+              mock_root: str | os.PathLike | None = None, base_url: str | None = None,
+              names: dict[str, str] | None = None, timeout_s: float = 120.0,
+              max_retries: int = 8, backoff_s: float = 1.0, rate_per_s: float | None = None,
+              seed: int = 0) -> pd.DataFrame:
+    """Put ``gal_info`` and ``gal_totsfr`` (MPA-JHU DR7) into ``dest_dir``; return the
+    manifest (one row per product).
+
+    mock: copied from the mock archive (:func:`galstar.mock.sdss_archive.mock_fetch_dr7`);
+    live: downloaded from ``base_url`` (:func:`galstar.archives.mpajhu_dr7.
+    fetch_mpajhu_dr7`), which raises when a file cannot be had.
+    """
+    _check_archive(archive)
+    if archive == "mock":
+        if mock_root is None:
+            raise ValueError("archive 'mock' needs mock_root (config key mock.root)")
+        from galstar.mock.sdss_archive import mock_fetch_dr7
+
+        return mock_fetch_dr7(dest_dir, mock_root)
+    from galstar.archives.mpajhu_dr7 import fetch_mpajhu_dr7
+
+    return fetch_mpajhu_dr7(dest_dir, base_url=base_url, names=names, timeout_s=timeout_s,
+                            max_retries=max_retries, backoff_s=backoff_s,
+                            rate_per_s=rate_per_s, seed=seed)

@@ -16,7 +16,8 @@ __all__ = ["fill", "GALAXIES", "CATALOG", "CROSSMATCH", "CUTFLOW", "CATALOG_REJE
            "LEARNING_CURVE", "PREDICTIONS", "METRICS", "CALIBRATION", "METHOD_TABLE",
            "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "RUN_SUMMARY", "SDSS", "SDSS_TARGETS",
            "SDSS_TABLE", "SDSS_SPECTRA_TABLE", "SDSS_SPECTRA_TENSOR", "SDSS_SPECTRA_GRID",
-           "SDSS_IMAGE_TABLE", "SDSS_IMAGE_TENSOR", "SDSS_RAW", "html_of", "raw"]
+           "SDSS_IMAGE_TABLE", "SDSS_IMAGE_TENSOR", "SDSS_RAW", "MODEL_PACKAGE",
+           "PREDICT_RUN", "html_of", "raw"]
 
 _FIELD = re.compile(r"{(\w+)}")
 
@@ -81,6 +82,11 @@ SCALER = f"{MODEL_DIR}/scaler.json"
 HISTORY = f"{MODEL_DIR}/history.csv"
 MODEL_CONFIG = f"{MODEL_DIR}/config.yaml"
 LEARNING_CURVE = f"{MODEL_DIR}/learning_curve.png"
+# The portable model directory's files beyond the training outputs (rule package_model;
+# galstar.inference.model_dir): {file} is one of its PACKAGE_FILES.
+MODEL_PACKAGE = f"{MODEL_DIR}/{{file}}"
+# A prediction run for a user's targets (predict_targets.smk); {run} names the run.
+PREDICT_RUN = "results/predict/{run}"
 # {name}: an experiment, or baseline-<kind>
 PREDICTIONS = f"{METHOD}/predictions/{{name}}.parquet"
 METRICS = f"{METHOD}/metrics/{{name}}.csv"

@@ -12,7 +12,8 @@ mock's format) is checked, stretched per band and, optionally, masked to the tar
 - mask (config ``mask``): the target's isophote as in :mod:`galstar.imaging` (isodata
   threshold on the smoothed g + r + i stretch, the central fitted ellipse enlarged by
   ``mask_scale``); pixels outside it are set to 0. Without a central source the cutout
-  is rejected ``bad_image`` / ``no_center_source``.
+  is rejected ``bad_image`` / ``no_center_source`` (also when the centre of the smoothed
+  detection image is not ``detect_nsigma`` robust sigmas above its median).
 
 Reasons (``image_reason``): ``no_image`` (the download failed: ``image_detail`` is the
 manifest's reason) or ``bad_image`` (``unreadable_cutout:<missing_file|not_fits|
@@ -77,6 +78,9 @@ class SdssImageSettings:
         The target's ellipse centre must lie this close to the cutout centre [pixels].
     min_semi_axis_px : float
         Smallest semi-axis of a fitted ellipse [pixels].
+    detect_nsigma : float
+        The smoothed detection image at the centre must exceed its median by this many
+        robust (MAD) standard deviations, or there is no central source.
     """
 
     size: int = 64
@@ -87,6 +91,7 @@ class SdssImageSettings:
     smooth_fwhm_px: float = 2.0
     center_tolerance_px: float = 5.0
     min_semi_axis_px: float = 2.0
+    detect_nsigma: float = 5.0
     _soft: np.ndarray = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self):
@@ -137,6 +142,12 @@ def _bad_detail(cube: np.ndarray, size: int) -> str | None:
 
 def _target_mask(image: np.ndarray, s: SdssImageSettings) -> np.ndarray | None:
     detect = smooth(np.ascontiguousarray(image[..., _DETECT].sum(axis=-1)), s.smooth_fwhm_px)
+    # isodata splits pure noise too: a target must first stand out of the sky
+    median = float(np.median(detect))
+    sigma = 1.4826 * float(np.median(np.abs(detect - median)))
+    c = s.size // 2
+    if not detect[c - 1:c + 1, c - 1:c + 1].mean() > median + s.detect_nsigma * sigma:
+        return None
     threshold = isodata_threshold(detect).threshold
     contours = external_contours(detect > threshold)
     fitted = fit_contour_ellipses(contours, min_semi_axis_px=s.min_semi_axis_px)

@@ -229,3 +229,19 @@ def test_settings_and_grid_description(tmp_path):
     assert json.loads((tmp_path / "grid.json").read_text()) == desc
     wave = 10 ** (desc["loglam_start"] + np.arange(desc["n_pixels"]) * desc["loglam_step"])
     np.testing.assert_allclose(wave, GRID.wavelength(), rtol=1e-12)
+
+
+def test_config_check_names_bad_sdss_settings(repo):
+    import yaml
+
+    from galstar.config_checks import ConfigError, check_config
+
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    check_config(config)  # the demo's settings build
+    config["galaxies"]["sdss"]["spectra"]["grid"].update(start=9000.0, stop=4000.0)
+    config["galaxies"]["sdss"]["spectra"]["bad_bits"] = ["NOSUCHBIT"]
+    config["mock"]["sdss"] = {"n_images": -1}
+    with pytest.raises(ConfigError) as err:
+        check_config(config)
+    text = str(err.value)
+    assert "galaxies.sdss.spectra" in text and "mock.sdss.n_images" in text

@@ -21,6 +21,7 @@ PROVIDED_BY = {
     "cv2": {"py-opencv", "opencv", "opencv-python-headless"},
     "yaml": {"pyyaml"},
     "sklearn": {"scikit-learn"},
+    "umap": {"umap-learn"},
     "skimage": {"scikit-image"},
     "matplotlib": {"matplotlib-base", "matplotlib"},
     "PIL": {"pillow"},

@@ -17,6 +17,7 @@ METHODS: dict[str, str] = {
     "galeffnet": "galstar.methods.galeffnet",
     "sigma_sfr": "galstar.methods.sigma_sfr",
     "stellar": "galstar.methods.stellar",
+    "multimodal": "galstar.methods.multimodal",
 }
 
 

@@ -6,6 +6,7 @@ The method supplies its splits and its model builder; the stage packages do the 
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +20,15 @@ __all__ = ["train_experiment", "predict_experiment", "run_baseline"]
 Files = Mapping[str, Sequence[str]]
 
 
+def _method(method: str):
+    """The method's module, after the modules registering its custom keras layers
+    (``KERAS_MODULES``), which a saved model needs before it can be loaded."""
+    module = get_method(method)
+    for name in getattr(module, "KERAS_MODULES", ()):
+        importlib.import_module(name)
+    return module
+
+
 def train_experiment(method: str, files: Files, experiment: Mapping[str, Any], *, seed: int,
                      outputs: Mapping[str, str | os.PathLike], verbose: int = 0
                      ) -> dict[str, Any]:
@@ -27,7 +37,7 @@ def train_experiment(method: str, files: Files, experiment: Mapping[str, Any], *
     (experiment key ``init_from``: a warm start); the rest are the method's inputs."""
     from galstar.training.fit import train_model
 
-    module = get_method(method)
+    module = _method(method)
     files = dict(files)
     init = {f"{key}_path": files.pop(key)[0] for key in ("init_model", "init_scaler")
             if files.get(key)}
@@ -45,7 +55,7 @@ def predict_experiment(method: str, files: Files, experiment: Mapping[str, Any],
     predictions contract (``options``: mc_passes, batch_size, clip, tta)."""
     from galstar.evaluation.predict import predict_model
 
-    module = get_method(method)
+    module = _method(method)
 
     def load(split, label_columns):
         return module.load_split(files, experiment, split, label_columns)

@@ -20,6 +20,10 @@ MODELS: dict[str, str] = {
     "cnn1d": "galstar.models.resnet1d:build_cnn1d",
     "starnet": "galstar.models.starnet:build_starnet",
     "vgg1d": "galstar.models.vgg1d:build_vgg1d",
+    "image_cnn": "galstar.models.fusion:build_image_cnn",
+    "spectrum_dense": "galstar.models.fusion:build_spectrum_dense",
+    "spectrum_cnn1d": "galstar.models.fusion:build_spectrum_cnn1d",
+    "early_fusion": "galstar.models.fusion:build_early_fusion",
 }
 
 

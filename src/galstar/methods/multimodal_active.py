@@ -1,0 +1,180 @@
+"""Active learning with the Bayesian (MC-dropout) image CNN (seed 001, reference [7]).
+
+From a small labelled pool of training galaxies the CNN is trained, scored on the test
+split, and the pool grows each round by the galaxies it is most uncertain about (the
+largest mean MC-dropout variance of the scaled targets) or, for comparison, by random
+ones. Both strategies start from the same pool; every round retrains from scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["STRATEGIES", "acquire", "run_active_learning", "active_learning_curve",
+           "labels_to_reach"]
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("uncertainty", "random")
+
+#: fit_and_score(labelled indices) -> (test scores {target: R2}, uncertainty per pool object)
+FitAndScore = Callable[[np.ndarray], tuple[Mapping[str, float], np.ndarray]]
+
+
+def acquire(strategy: str, unlabelled: np.ndarray, uncertainty: np.ndarray, step: int,
+            rng: np.random.Generator) -> np.ndarray:
+    """``step`` pool indices from ``unlabelled``: the most uncertain (ties: lowest
+    index) or uniformly random ones."""
+    step = min(int(step), len(unlabelled))
+    if strategy == "uncertainty":
+        order = np.lexsort((unlabelled, -np.asarray(uncertainty, float)[unlabelled]))
+        return unlabelled[order[:step]]
+    if strategy == "random":
+        return rng.choice(unlabelled, size=step, replace=False)
+    raise ValueError(f"config multimodal.active_learning.strategies: unknown strategy "
+                     f"'{strategy}'; choose from {list(STRATEGIES)}")
+
+
+def run_active_learning(n_pool: int, fit_and_score: FitAndScore, *, initial: int, step: int,
+                        rounds: int, strategies: Sequence[str] = STRATEGIES, seed: int = 0
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The acquisition loop, independent of the model.
+
+    Parameters
+    ----------
+    n_pool : int
+        Training objects that may be labelled (indices 0 .. n_pool - 1).
+    fit_and_score : callable
+        Trains on the labelled indices; returns the test scores and an uncertainty for
+        every pool index.
+    initial, step, rounds : int
+        Starting pool size, objects added per round, rounds of acquisition.
+
+    Returns
+    -------
+    curve : pandas.DataFrame
+        strategy, round, n_labels, target, R2.
+    acquired : pandas.DataFrame
+        strategy, round (0 = the initial pool), index: every labelled pool index once.
+    """
+    if initial < 1 or step < 1 or rounds < 0:
+        raise ValueError("active learning needs initial >= 1, step >= 1 and rounds >= 0")
+    if initial + rounds * step > n_pool:
+        raise ValueError(f"config multimodal.active_learning: initial {initial} + rounds "
+                         f"{rounds} x step {step} exceeds the {n_pool} training objects")
+    start = np.random.default_rng(seed).choice(n_pool, size=initial, replace=False)
+    curve, acquired = [], []
+    for strategy in strategies:
+        rng = np.random.default_rng([seed, STRATEGIES.index(strategy) + 1])
+        labelled = np.sort(start)
+        acquired += [{"strategy": strategy, "round": 0, "index": int(i)} for i in labelled]
+        for rnd in range(rounds + 1):
+            scores, uncertainty = fit_and_score(labelled)
+            curve += [{"strategy": strategy, "round": rnd, "n_labels": len(labelled),
+                       "target": t, "R2": float(v)} for t, v in scores.items()]
+            log.info("%s round %d: %d labels, R2 %s", strategy, rnd, len(labelled),
+                     {t: round(float(v), 3) for t, v in scores.items()})
+            if rnd == rounds:
+                break
+            unlabelled = np.setdiff1d(np.arange(n_pool), labelled)
+            new = acquire(strategy, unlabelled, uncertainty, step, rng)
+            acquired += [{"strategy": strategy, "round": rnd + 1, "index": int(i)} for i in new]
+            labelled = np.sort(np.concatenate([labelled, new]))
+    return pd.DataFrame(curve), pd.DataFrame(acquired)
+
+
+def _keras_fit_and_score(experiment: Mapping[str, Any], train, val, test, *, seed: int,
+                         targets: Sequence[str], mc_passes: int) -> FitAndScore:
+    """Train the experiment's network on a labelled subset of ``train`` (labels scaled on
+    that subset), score it on ``test`` and return the pool's MC-dropout variance."""
+    from galstar.evaluation.metrics import regression_metrics
+    from galstar.evaluation.predict import predict_split
+    from galstar.evaluation.uncertainty import mc_dropout_predict
+    from galstar.methods.multimodal import model_builder
+    from galstar.training.callbacks import build_callbacks
+    from galstar.training.data import iter_batches, make_dataset
+    from galstar.training.device import seed_everything
+    from galstar.training.fit import fit_model
+    from galstar.training.losses import get_loss
+    from galstar.training.scaler import fit_scaler
+
+    batch = int(experiment["batch_size"])
+
+    def fit_and_score(labelled):
+        seed_everything(seed, bool(experiment.get("deterministic", False)))
+        sub = train.subset(labelled)
+        scaler = fit_scaler(str(experiment.get("scaler", "minmax")), sub.labels, targets)
+        build, _ = model_builder(experiment, sub, seed)
+        model = build(sub)
+        fit_model(model, make_dataset(sub, scaler.transform(sub.labels), batch, shuffle=True,
+                                      augment=bool(experiment.get("augment", False)),
+                                      seed=seed),
+                  make_dataset(val, scaler.transform(val.labels), batch, shuffle=False,
+                               weighted=False),
+                  epochs=int(experiment["epochs"]),
+                  learning_rate=float(experiment["learning_rate"]), loss=get_loss(experiment),
+                  callbacks=build_callbacks(experiment), verbose=0)
+        pred = predict_split(model, scaler, test, mc_passes=2, mc_dropout=False)
+        scores = {t: regression_metrics(pred[f"{t}_true"], pred[f"{t}_pred"])["R2"]
+                  for t in targets}
+        _, _, std = mc_dropout_predict(model, iter_batches(train, 256), passes=mc_passes)
+        return scores, np.mean(std**2, axis=1)
+
+    return fit_and_score
+
+
+def active_learning_curve(files: Mapping[str, Sequence[str]], experiment: Mapping[str, Any],
+                          settings: Mapping[str, Any], *, seed: int
+                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The learning curves of every strategy for the experiment's image CNN.
+
+    ``settings``: ``initial``, ``step``, ``rounds``, ``strategies``, ``mc_passes``,
+    ``targets`` (those scored; all nine are trained), and any training key that
+    overrides the experiment's (``epochs``, ``batch_size`` ...).
+    """
+    from galstar.methods.multimodal import TARGETS, load_split
+    from galstar.training.experiments import merge
+
+    keys = ("initial", "step", "rounds", "strategies", "mc_passes", "targets", "experiment")
+    exp = merge(experiment, {k: v for k, v in settings.items() if k not in keys})
+    train, val, test = (load_split(files, exp, s) for s in ("train", "val", "test"))
+    scored = list(settings.get("targets") or TARGETS)
+    fit = _keras_fit_and_score(exp, train, val, test, seed=seed, targets=TARGETS,
+                               mc_passes=int(settings.get("mc_passes", 10)))
+
+    def fit_and_score(labelled):
+        scores, uncertainty = fit(labelled)
+        return {t: scores[t] for t in scored}, uncertainty
+
+    curve, acquired = run_active_learning(
+        len(train), fit_and_score, initial=int(settings["initial"]), step=int(settings["step"]),
+        rounds=int(settings["rounds"]),
+        strategies=list(settings.get("strategies") or STRATEGIES), seed=seed)
+    acquired["object_id"] = train.table["object_id"].to_numpy()[acquired["index"]]
+    return curve, acquired
+
+
+def labels_to_reach(curve: pd.DataFrame, reference: str = "random",
+                    target_r2: str = "mean") -> pd.DataFrame:
+    """Per strategy: its final R2 (``target_r2`` = a target, or the mean over the scored
+    targets) and the fewest labels with which it reaches the reference strategy's final
+    R2 (NaN if it never does)."""
+    if target_r2 == "mean":
+        table = curve.groupby(["strategy", "n_labels"], as_index=False)["R2"].mean()
+    else:
+        table = curve[curve["target"] == target_r2][["strategy", "n_labels", "R2"]]
+    goal = float(table[table["strategy"] == reference].sort_values("n_labels")["R2"].iloc[-1])
+    rows = []
+    for strategy, group in table.groupby("strategy", sort=False):
+        group = group.sort_values("n_labels")
+        reached = group[group["R2"] >= goal]
+        rows.append({"strategy": strategy, "score": target_r2,
+                     "final_R2": float(group["R2"].iloc[-1]), "reference_final_R2": goal,
+                     "labels_to_reach_reference":
+                         float(reached["n_labels"].iloc[0]) if len(reached) else np.nan})
+    return pd.DataFrame(rows)

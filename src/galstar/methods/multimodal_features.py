@@ -1,0 +1,286 @@
+"""Hand-made features of the multi-modal baselines, and the photo-z statistics.
+
+Image summary features: aperture sums per band, colours, concentration, size and
+ellipticity of the preprocessed ugriz tensor. Spectrum features: flux in wavelength
+bins, a redshift found from the spectrum itself (emission and absorption lines and the
+4000 A break scanned over a redshift grid: the true z is a target, never an input),
+and at that redshift D4000 and the strengths of the strong lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import median_filter, uniform_filter1d
+
+__all__ = ["EMISSION_LINES", "ABSORPTION_LINES", "read_grid", "wavelengths",
+           "image_features", "estimate_redshift", "d4000", "spectrum_features",
+           "photoz_statistics", "feature_table"]
+
+#: Vacuum rest wavelengths [A] of the emission lines whose strengths are features.
+EMISSION_LINES = {"oii_3727": 3728.5, "hbeta": 4862.7, "oiii_5007": 5008.2,
+                  "halpha": 6564.6, "nii_6584": 6585.3, "sii_6717": 6718.3}
+#: Absorption features of old stars [A] (Ca II K and H, G band, Mg b, Na D).
+ABSORPTION_LINES = {"ca_k": 3934.8, "ca_h": 3969.6, "g_band": 4305.0, "mg_b": 5176.7,
+                    "na_d": 5895.6}
+#: D4000 (narrow definition, Balogh et al. 1999): mean f_nu in 4000-4100 A over 3850-3950 A.
+D4000_BLUE, D4000_RED = (3850.0, 3950.0), (4000.0, 4100.0)
+GRID_KEYS = ("loglam_start", "loglam_step", "n_pixels")
+
+
+def read_grid(path: str | os.PathLike) -> dict[str, Any]:
+    """The spectrum grid description (``SDSS_SPECTRA_GRID``); missing keys name the file."""
+    try:
+        grid = json.loads(open(path).read())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read the SDSS spectrum grid {path}: {err}") from err
+    missing = [k for k in GRID_KEYS if k not in grid]
+    if missing:
+        raise ValueError(f"SDSS spectrum grid {path}: missing keys {missing}")
+    return grid
+
+
+def wavelengths(grid: Mapping[str, Any]) -> np.ndarray:
+    """Observed vacuum wavelength [A] of every grid pixel."""
+    i = np.arange(int(grid["n_pixels"]))
+    return 10.0 ** (float(grid["loglam_start"]) + float(grid["loglam_step"]) * i)
+
+
+# --------------------------------------------------------------------------- images
+
+
+def image_features(images: np.ndarray, bands: str = "ugriz",
+                   radii: Sequence[float] = (4.0, 8.0, 16.0)) -> pd.DataFrame:
+    """Summary features of (n, h, w, bands) images centred on the galaxy.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ap<r>_<band>`` (sum within radius r [px]), ``<b1>_<b2>`` colours
+        (-2.5 log10 of the ratio of the middle-aperture sums, floored at 1e-6),
+        ``concentration`` (r band, innermost over outermost aperture), ``size_px``
+        (flux-weighted rms radius in r within the outer aperture) and ``ellipticity``
+        (1 - b/a of those second moments).
+    """
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim != 4 or x.shape[-1] != len(bands):
+        raise ValueError(f"expected (n, h, w, {len(bands)}) images, got {x.shape}")
+    h, w = x.shape[1:3]
+    yy, xx = np.mgrid[:h, :w]
+    dy, dx = yy - (h - 1) / 2, xx - (w - 1) / 2
+    radius = np.hypot(dy, dx)
+    out: dict[str, np.ndarray] = {}
+    for r in radii:
+        inside = radius <= r
+        for j, b in enumerate(bands):
+            out[f"ap{r:g}_{b}"] = x[:, inside, j].sum(axis=1)
+    mid = f"ap{radii[len(radii) // 2]:g}"
+    for b1, b2 in zip(bands[:-1], bands[1:], strict=True):
+        f1 = np.maximum(out[f"{mid}_{b1}"], 1e-6)
+        f2 = np.maximum(out[f"{mid}_{b2}"], 1e-6)
+        out[f"{b1}_{b2}"] = -2.5 * np.log10(f1 / f2)
+    ref = bands.index("r") if "r" in bands else len(bands) // 2
+    inner, outer = out[f"ap{radii[0]:g}_{bands[ref]}"], out[f"ap{radii[-1]:g}_{bands[ref]}"]
+    out["concentration"] = inner / np.where(np.abs(outer) > 1e-9, outer, 1e-9)
+    weight = np.clip(x[..., ref], 0, None) * (radius <= radii[-1])
+    total = np.maximum(weight.sum(axis=(1, 2)), 1e-12)
+    qxx = (weight * dx**2).sum(axis=(1, 2)) / total
+    qyy = (weight * dy**2).sum(axis=(1, 2)) / total
+    qxy = (weight * dx * dy).sum(axis=(1, 2)) / total
+    out["size_px"] = np.sqrt(qxx + qyy)
+    root = np.sqrt(((qxx - qyy) / 2) ** 2 + qxy**2)
+    major, minor = (qxx + qyy) / 2 + root, np.maximum((qxx + qyy) / 2 - root, 0)
+    out["ellipticity"] = 1 - np.sqrt(minor / np.maximum(major, 1e-12))
+    return pd.DataFrame(out)
+
+
+# -------------------------------------------------------------------------- spectra
+
+
+def _pixel(grid: Mapping[str, Any], rest: float, z: np.ndarray) -> np.ndarray:
+    """Nearest grid pixel of rest wavelength ``rest`` at each redshift (may be outside)."""
+    loglam = np.log10(rest * (1 + np.asarray(z, float)))
+    return np.rint((loglam - float(grid["loglam_start"])) / float(grid["loglam_step"])
+                   ).astype(np.int64)
+
+
+def _residuals(flux: np.ndarray, mask: np.ndarray, width: int) -> np.ndarray:
+    """Flux minus a running-median continuum, over a robust noise scale, masked -> 0."""
+    good = mask < 0.5
+    continuum = median_filter(flux, size=(1, width), mode="nearest")
+    r = np.where(good, flux - continuum, 0.0)
+    scale = 1.4826 * np.median(np.abs(r), axis=1, keepdims=True)
+    return r / np.where(scale > 0, scale, 1.0)
+
+
+def _window_mean(cumulative: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Mean over pixels [lo, hi) from a cumulative sum with a leading 0 (NaN if empty)."""
+    n = cumulative.shape[1] - 1
+    lo, hi = np.clip(lo, 0, n), np.clip(hi, 0, n)
+    count = (hi - lo).astype(float)
+    total = cumulative[:, hi] - cumulative[:, lo]
+    return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+
+
+def d4000(flux: np.ndarray, mask: np.ndarray, grid: Mapping[str, Any],
+          z: np.ndarray, shared: bool = False) -> np.ndarray:
+    """D4000 of each spectrum: (n,) at its own redshift z (n,), or with ``shared`` (n, n_z)
+    at each of n_z redshifts; NaN where a window leaves the grid or is all masked."""
+    lam = wavelengths(grid)
+    fnu = np.where(mask < 0.5, flux * lam**2, 0.0)  # f_nu up to a constant
+    good = (mask < 0.5).astype(float)
+    cf = np.concatenate([np.zeros((len(flux), 1)), np.cumsum(fnu, axis=1)], axis=1)
+    cg = np.concatenate([np.zeros((len(flux), 1)), np.cumsum(good, axis=1)], axis=1)
+    z = np.asarray(z, float)
+    per_object = not shared
+
+    def mean(window):
+        lo = _pixel(grid, window[0], z)
+        hi = _pixel(grid, window[1], z)
+        if per_object:
+            rows = np.arange(len(flux))
+            n = cf.shape[1] - 1
+            a, b = np.clip(lo, 0, n), np.clip(hi, 0, n)
+            s, c = cf[rows, b] - cf[rows, a], cg[rows, b] - cg[rows, a]
+            inside = (lo >= 0) & (hi <= n)
+        else:
+            s = _window_mean(cf, lo, hi)
+            c = _window_mean(cg, lo, hi)
+            inside = ((lo >= 0) & (hi <= cf.shape[1] - 1))[None, :]
+        return np.where(inside & (c > 0), s / np.where(c > 0, c, 1), np.nan)
+
+    blue, red = mean(D4000_BLUE), mean(D4000_RED)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(blue > 0, red / blue, np.nan)
+
+
+def _line_score(resid: np.ndarray, grid: Mapping[str, Any], z: np.ndarray,
+                lines: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """Mean normalised residual over +-2 pixels of each line at each redshift of ``z``
+    ((n_z,) shared: (n, n_z) each; NaN outside the grid)."""
+    smooth = uniform_filter1d(resid, size=5, axis=1, mode="nearest")
+    n = resid.shape[1]
+    out = {}
+    for name, rest in lines.items():
+        p = _pixel(grid, rest, z)
+        inside = (p >= 0) & (p < n)
+        out[name] = np.where(inside[None, :], smooth[:, np.clip(p, 0, n - 1)], np.nan)
+    return out
+
+
+def estimate_redshift(flux: np.ndarray, mask: np.ndarray, grid: Mapping[str, Any], *,
+                      z_max: float = 0.6, z_step: float = 5e-4,
+                      continuum_px: int = 101) -> np.ndarray:
+    """A redshift from each spectrum alone: the z of a grid that maximises the
+    standardised sum of emission-line excesses minus absorption-line excesses plus the
+    standardised log D4000 (old stars' break for line-less galaxies).
+
+    Parameters
+    ----------
+    flux, mask : numpy.ndarray
+        (n, L) normalised flux and mask (1 masked) on the grid ``grid``.
+    z_max, z_step : float
+        The trial redshifts 0 .. z_max.
+    continuum_px : int
+        Running-median width [px] of the continuum the lines are measured against.
+    """
+    z = np.arange(0.0, z_max + z_step / 2, z_step)
+    resid = _residuals(flux, mask, continuum_px)
+    emission = _line_score(resid, grid, z, EMISSION_LINES)
+    absorption = _line_score(resid, grid, z, ABSORPTION_LINES)
+    lines = np.nansum(np.stack(list(emission.values())), axis=0) \
+        - np.nansum(np.stack(list(absorption.values())), axis=0)
+    brk = np.log(np.clip(d4000(flux, mask, grid, z, shared=True), 0.1, 10))
+
+    def standardise(s):
+        centre = np.nanmedian(s, axis=1, keepdims=True)
+        spread = 1.4826 * np.nanmedian(np.abs(s - centre), axis=1, keepdims=True)
+        return np.nan_to_num((s - centre) / np.where(spread > 0, spread, 1.0), nan=-1e3)
+
+    score = standardise(lines) + standardise(brk)
+    return z[np.argmax(score, axis=1)]
+
+
+def spectrum_features(spectra: np.ndarray, grid: Mapping[str, Any], *, n_bins: int = 32,
+                      z_max: float = 0.6, continuum_px: int = 101) -> pd.DataFrame:
+    """Features of (n, L, 2) spectra (channel 0 flux, channel 1 mask): ``bin<k>`` (mean
+    unmasked flux in n_bins equal pixel bins), ``z_spec_est`` (:func:`estimate_redshift`),
+    ``d4000`` and ``<line>`` strengths (normalised residual) at that redshift."""
+    x = np.asarray(spectra, dtype=np.float64)
+    if x.ndim != 3 or x.shape[2] != 2 or x.shape[1] != int(grid["n_pixels"]):
+        raise ValueError(f"expected (n, {grid['n_pixels']}, 2) spectra, got {x.shape}")
+    flux, mask = x[..., 0], x[..., 1]
+    good = mask < 0.5
+    out: dict[str, np.ndarray] = {}
+    for k, cols in enumerate(np.array_split(np.arange(x.shape[1]), int(n_bins))):
+        count = good[:, cols].sum(axis=1)
+        total = np.where(good[:, cols], flux[:, cols], 0).sum(axis=1)
+        out[f"bin{k:02d}"] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    z = estimate_redshift(flux, mask, grid, z_max=z_max, continuum_px=continuum_px)
+    out["z_spec_est"] = z
+    out["d4000"] = d4000(flux, mask, grid, z)
+    resid = uniform_filter1d(_residuals(flux, mask, continuum_px), size=5, axis=1,
+                             mode="nearest")
+    rows = np.arange(len(x))
+    for name, rest in EMISSION_LINES.items():
+        p = _pixel(grid, rest, z)
+        inside = (p >= 0) & (p < x.shape[1])
+        out[name] = np.where(inside, resid[rows, np.clip(p, 0, x.shape[1] - 1)], np.nan)
+    return pd.DataFrame(out)
+
+
+def feature_table(tables: Sequence[str | os.PathLike], tensors: Sequence[str | os.PathLike],
+                  modality: str, settings: Mapping[str, Any],
+                  grid_path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """One row per kept object of the SDSS tables: object_id, split, the nine targets
+    and the ``modality`` features (``image`` or ``spectrum``) from its tensor rows."""
+    from galstar.io import load_npy
+    from galstar.methods.multimodal import TARGETS, read_tables
+
+    table = read_tables(tables)
+    kept = table[table["kept"].to_numpy(bool)].reset_index(drop=True)
+    grid = read_grid(grid_path) if modality == "spectrum" else None
+    frames = []
+    for i, path in enumerate(tensors):
+        rows = kept[kept["_file"] == i]
+        array = load_npy(path)
+        index = rows[f"{modality}_row"].to_numpy(np.int64)
+        if len(index) and index.max() >= len(array):
+            raise ValueError(f"{path}: {modality}_row {int(index.max())} out of its "
+                             f"{len(array)} rows")
+        data = np.asarray(array[np.sort(index)])[np.argsort(np.argsort(index))]
+        if modality == "image":
+            feats = image_features(data, **dict(settings))
+        else:
+            feats = spectrum_features(data, grid, **dict(settings))
+        frames.append(pd.concat([rows[["object_id", "split", *TARGETS]].reset_index(drop=True),
+                                 feats], axis=1))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------------- photo-z
+
+
+def photoz_statistics(z_true: np.ndarray, z_pred: np.ndarray,
+                      outlier: float = 0.05) -> dict[str, float]:
+    """Photo-z statistics of dz = (z_pred - z) / (1 + z).
+
+    Returns
+    -------
+    dict
+        ``sigma_mad`` = 1.48 median |dz - median dz|, ``bias`` = mean dz,
+        ``f_out`` = fraction with |dz| > ``outlier`` (NaN for no objects).
+    """
+    z, p = np.asarray(z_true, float), np.asarray(z_pred, float)
+    if z.shape != p.shape:
+        raise ValueError(f"z_true {z.shape} and z_pred {p.shape} differ in shape")
+    if z.size == 0:
+        return {"sigma_mad": float("nan"), "bias": float("nan"), "f_out": float("nan")}
+    dz = (p - z) / (1 + z)
+    return {"sigma_mad": float(1.48 * np.median(np.abs(dz - np.median(dz)))),
+            "bias": float(np.mean(dz)), "f_out": float(np.mean(np.abs(dz) > outlier))}

@@ -13,7 +13,7 @@ mock's format) is checked, stretched per band and, optionally, masked to the tar
   threshold on the smoothed g + r + i stretch, the central fitted ellipse enlarged by
   ``mask_scale``); pixels outside it are set to 0. Without a central source the cutout
   is rejected ``bad_image`` / ``no_center_source`` (also when the centre of the smoothed
-  detection image is not ``detect_nsigma`` robust sigmas above its median).
+  detection image is not ``detect_nsigma`` robust sigmas above the sky of its border).
 
 Reasons (``image_reason``): ``no_image`` (the download failed: ``image_detail`` is the
 manifest's reason) or ``bad_image`` (``unreadable_cutout:<missing_file|not_fits|
@@ -54,6 +54,7 @@ SDSS_SOFTENING_NMGY = (0.14, 0.09, 0.12, 0.18, 0.74)
 #: Columns of the image table, in order.
 TABLE_COLUMNS = ("object_id", "image_row", "image_reason", "image_detail", "image_source")
 _DETECT = (1, 2, 3)  # g, r, i: the deep bands the target is found on
+_BORDER = 6  # px: the frame whose pixels measure the sky of the detection image
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ class SdssImageSettings:
     min_semi_axis_px : float
         Smallest semi-axis of a fitted ellipse [pixels].
     detect_nsigma : float
-        The smoothed detection image at the centre must exceed its median by this many
-        robust (MAD) standard deviations, or there is no central source.
+        The smoothed detection image at the centre must exceed the median of the
+        cutout's 6-pixel border by this many robust (MAD) standard deviations of it, or
+        there is no central source.
     """
 
     size: int = 64
@@ -142,9 +144,13 @@ def _bad_detail(cube: np.ndarray, size: int) -> str | None:
 
 def _target_mask(image: np.ndarray, s: SdssImageSettings) -> np.ndarray | None:
     detect = smooth(np.ascontiguousarray(image[..., _DETECT].sum(axis=-1)), s.smooth_fwhm_px)
-    # isodata splits pure noise too: a target must first stand out of the sky
-    median = float(np.median(detect))
-    sigma = 1.4826 * float(np.median(np.abs(detect - median)))
+    # isodata splits pure noise too: a target must first stand out of the sky, measured
+    # on the frame's border (a large galaxy raises the whole image's median and MAD)
+    edge = np.ones(detect.shape, bool)
+    edge[_BORDER:-_BORDER, _BORDER:-_BORDER] = False
+    sky = detect[edge]
+    median = float(np.median(sky))
+    sigma = 1.4826 * float(np.median(np.abs(sky - median)))
     c = s.size // 2
     if not detect[c - 1:c + 1, c - 1:c + 1].mean() > median + s.detect_nsigma * sigma:
         return None

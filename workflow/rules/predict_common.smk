@@ -10,7 +10,7 @@ from galstar.inference.package import model_inputs
 from galstar.inference.targets import read_positions, read_table
 
 # Methods whose models can predict for targets (they have their own inputs).
-PACKAGED_METHODS = [m for m in METHODS if m in ("galeffnet", "stellar")]
+PACKAGED_METHODS = [m for m in METHODS if m in ("galeffnet", "sigma_sfr", "stellar")]
 
 
 def evaluated_as(wildcards):
@@ -88,10 +88,12 @@ if PREDICT_TARGETS:
         raise ValueError(f"config out: {P_OUT} must end with .parquet (the FITS table is "
                          "written beside it)")
     P_FITS = P_OUT.removesuffix(".parquet") + ".fits"
-    P_KIND = "galaxies" if P_METHOD == "galeffnet" else "stars"
-    if P_KIND == "galaxies":
+    # galaxies: cutouts and images; features: the DR9 catalogue row and z; stars: spectra
+    P_KIND = {"galeffnet": "galaxies", "sigma_sfr": "features"}.get(P_METHOD, "stars")
+    if P_KIND != "stars":
         # Shards like the training sample's: at most predict.shard_rows usable rows each.
-        n_usable = int((read_positions(PREDICT_TARGETS)["reject_reason"] == "").sum())
+        positions = read_positions(PREDICT_TARGETS, P_INPUTS["with_redshift"])  # errors name it
+        n_usable = int((positions["reject_reason"] == "").sum())
         P_SHARDS = [f"shard-{i:03d}" for i in
                     range(max(1, math.ceil(n_usable / cfg("predict", "shard_rows"))))]
     else:
@@ -108,6 +110,9 @@ def predict_model_files(wildcards):
 def predict_prepared(wildcards):
     """The prepared targets the prediction reads: the preprocessed shards and the model's
     image variant (galaxies), or each arm's observed table and array (stars)."""
+    if P_KIND == "features":
+        return {"table": f"{P_DIR}/targets.parquet",
+                "catalogs": expand(f"{P_DIR}/catalog/{{shard}}.parquet", shard=P_SHARDS)}
     if P_KIND == "galaxies":
         return {"table": f"{P_DIR}/targets.parquet",
                 "tables": expand(f"{P_DIR}/preprocess/{{shard}}.parquet", shard=P_SHARDS),

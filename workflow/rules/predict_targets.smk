@@ -42,7 +42,7 @@ rule predict_targets:
 
 if PREDICT_TARGETS:
 
-    include: "predict_targets_galaxies.smk" if P_KIND == "galaxies" else "predict_targets_stars.smk"
+    include: "predict_targets_stars.smk" if P_KIND == "stars" else "predict_targets_galaxies.smk"
 
     rule targets_predict:
         input:

@@ -16,6 +16,8 @@ with rule_log(snakemake):  # noqa: F821  (imports inside: errors go to the log)
     if p.kind == "galaxies":
         run.predict_galaxy_targets(inputs.table, list(inputs.tables), list(inputs.images),
                                    **common)
+    elif p.kind == "features":
+        run.predict_feature_targets(inputs.table, list(inputs.catalogs), **common)
     else:
         observed = {arm: (inputs[f"{arm}_table"], inputs[f"{arm}_array"]) for arm in p.arms}
         run.predict_stellar_targets(inputs.table, observed, **common)

@@ -16,6 +16,9 @@ INTENDED_USE = {
                  "definitions) of low-redshift galaxies from DESI Legacy Survey DR9 grz "
                  "cutouts, for galaxies like those of the training sample (SDSS main-sample "
                  "depth and redshifts, isolated, within the size cut).",
+    "sigma_sfr": "log Sigma_SFR (SFR surface density within R_e) of galaxies like the "
+                 "training sample, from DR9 photometry, shapes and the spectroscopic "
+                 "redshift; weighted towards the low end.",
     "stellar": "Teff, log g and [M/H] of M dwarfs from CARMENES echelle spectra on the "
                "arm grid the model was trained on.",
 }
@@ -31,6 +34,13 @@ FAILURE_MODES = {
         "Outside the training label range predictions are clipped (`<t>_clipped`).",
         "Trained on the archive named in model.json: a mock-trained model is not "
         "calibrated for real cutouts.",
+    ),
+    "sigma_sfr": (
+        "Needs the spectroscopic redshift: a photometric z adds its error to every "
+        "feature that depends on distance.",
+        "Regresses towards the median at the extremes; the low end is the hard part.",
+        "Targets with a non-finite feature (no flux, no shape) are rejected "
+        "(nonfinite_<feature>).",
     ),
     "stellar": (
         "Synthetic gap: models trained on the BT-Settl grid (regime a) carry the grid's "

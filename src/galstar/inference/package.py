@@ -22,7 +22,7 @@ __all__ = ["UNITS", "model_inputs", "package_model"]
 
 #: Target column -> unit (FITS TUNIT strings; dex(...) is a logarithmic quantity).
 UNITS = {"lgm_fib_p50": "dex(solMass)", "specsfr_fib_p50": "dex(1/yr)", "teff": "K",
-         "logg": "dex(cm/s2)", "mh": "dex", "z": ""}
+         "logg": "dex(cm/s2)", "mh": "dex", "z": "", "log_sigma_sfr": "dex(solMass/(yr kpc2))"}
 
 
 def model_inputs(method: str, experiment: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,6 +33,9 @@ def model_inputs(method: str, experiment: Mapping[str, Any]) -> dict[str, Any]:
     if method == "stellar":
         arms = ["vis", "nir"] if experiment["arm"] == "fusion" else [str(experiment["arm"])]
         return {"arms": arms}
+    if method == "sigma_sfr":
+        features = list(experiment["features"])
+        return {"features": features, "with_redshift": "z" in features}
     raise ValueError(f"predicting for targets is not available for method '{method}'")
 
 
@@ -54,8 +57,10 @@ def package_model(method: str, files: Mapping[str, Sequence[str]],
         its cross-validation group).
     """
     module = get_method(method)
-    targets = list(module.targets(experiment)) if hasattr(module, "targets") \
-        else list(experiment["targets"])
+    if hasattr(module, "targets"):
+        targets = list(module.targets(experiment))
+    else:  # the experiment's own subset (stellar), else the method's labels
+        targets = list(experiment.get("targets") or module.label_columns())
     tables = [module.load_split(files, experiment, split, targets).table
               for split in ("train", "val")]
     sample = training_sample(tables)

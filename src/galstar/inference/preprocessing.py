@@ -60,7 +60,15 @@ def _stellar_record(config: Mapping[str, Any], experiment: Mapping[str, Any]) ->
     return flatten(record)
 
 
-_RECORDS = {"galeffnet": _galaxy_record, "stellar": _stellar_record}
+def _feature_record(config: Mapping[str, Any], experiment: Mapping[str, Any]) -> dict:
+    features = (config.get("sigma_sfr") or {}).get("features")
+    return flatten({"galaxies": {"crossmatch": {
+        "radius_arcsec": config["galaxies"]["crossmatch"]["radius_arcsec"]}},
+        "sigma_sfr": {"features": features}})
+
+
+_RECORDS = {"galeffnet": _galaxy_record, "stellar": _stellar_record,
+            "sigma_sfr": _feature_record}
 
 
 def preprocessing_record(config: Mapping[str, Any], method: str,

@@ -19,7 +19,7 @@ from galstar.inference.table import assemble, write_table
 from galstar.io import read_parquet
 
 __all__ = ["GALAXY_FLAGS", "STELLAR_FLAGS", "open_checked", "predict_galaxy_targets",
-           "predict_stellar_targets"]
+           "predict_feature_targets", "predict_stellar_targets"]
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,29 @@ def predict_galaxy_targets(targets_table: str | os.PathLike,
     pred = predict_targets(model, split)
     pred.insert(0, "object_id", split.table["object_id"].to_numpy())
     stage = pd.concat([read_parquet(t) for t in tables], ignore_index=True)
+    out = assemble(targets, "object_id", stage, pred, GALAXY_FLAGS, _in_training(targets, model))
+    return _write(out, model, outputs, targets_file)
+
+
+def _in_training(targets: pd.DataFrame, model: ModelDirectory) -> np.ndarray:
     trained = model.training_sample()["object_id"]
-    in_training = targets["object_id"].isin(trained).to_numpy() & \
-        (targets["object_id"].to_numpy() >= 0)
-    out = assemble(targets, "object_id", stage, pred, GALAXY_FLAGS, in_training)
+    return (targets["object_id"].isin(trained) & (targets["object_id"] >= 0)).to_numpy()
+
+
+def predict_feature_targets(targets_table: str | os.PathLike,
+                            catalogs: Sequence[str | os.PathLike], *,
+                            model_dir: str | os.PathLike, preprocessing: Mapping[str, Any],
+                            outputs: Mapping[str, str], targets_file: str) -> pd.DataFrame:
+    """Predict the matched targets from their catalogue features; write the table."""
+    from galstar.inference.catalog_features import load_feature_split
+
+    model = open_checked(model_dir, preprocessing)
+    targets = read_parquet(targets_table)
+    features = model.manifest["inputs"]["features"]
+    split, stage = load_feature_split(catalogs, features, model.targets)
+    pred = predict_targets(model, split)
+    pred.insert(0, "object_id", split.table["object_id"].to_numpy())
+    out = assemble(targets, "object_id", stage, pred, features, _in_training(targets, model))
     return _write(out, model, outputs, targets_file)
 
 

@@ -79,12 +79,13 @@ def write_table(table: pd.DataFrame, parquet_path: str | os.PathLike,
                 fits_path: str | os.PathLike, model: ModelDirectory,
                 targets_file: str | os.PathLike) -> None:
     """Write ``table`` as Parquet and as a FITS binary table (atomically, both)."""
-    import astropy.units as u
+    from astropy.io import fits
     from astropy.table import Table
 
     write_parquet(table, parquet_path)
     units: Mapping[str, str] = model.manifest.get("units") or {}
     fits_table = Table()
+    column_units = {}
     for column in table.columns:
         values = table[column]
         if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
@@ -93,15 +94,20 @@ def write_table(table: pd.DataFrame, parquet_path: str | os.PathLike,
                 values = values.fillna(False).astype(bool)
             else:
                 values = np.asarray(values.fillna("").astype(str), dtype=str)
+        fits_table[column] = np.asarray(values)
         unit = COLUMN_UNITS.get(column)
         for t in model.targets:
             if column.startswith(f"{t}_") and not column.endswith("_clipped"):
                 unit = units.get(t) or None
-        fits_table[column] = np.asarray(values)
         if unit:
-            fits_table[column].unit = u.Unit(unit, parse_strict="silent")
+            column_units[column] = unit
+    hdu = fits.table_to_hdu(fits_table)
+    # TUNITn as strings: astropy drops logarithmic units such as dex(solMass) otherwise
+    for i, column in enumerate(table.columns, start=1):
+        if column in column_units:
+            hdu.header[f"TUNIT{i}"] = column_units[column]
     sha = model.manifest["files"]["model.keras"][:16]
-    fits_table.meta.update({
+    hdu.header.update({
         "EXTNAME": "PREDICTIONS", "MODEL": model.name, "MODELVER": model.manifest["code_version"],
         "MODELSHA": (sha, "first 16 hex of the SHA-256 of model.keras"),
         "METHOD": model.method, "ARCHIVE": model.manifest.get("archive", ""),
@@ -109,4 +115,4 @@ def write_table(table: pd.DataFrame, parquet_path: str | os.PathLike,
         "NROWS": (len(table), "input rows (each once, in input order)"),
         "NPRED": (int(table["predicted"].sum()), "rows with predictions")})
     with atomic_path(fits_path) as tmp:
-        fits_table.write(tmp, format="fits", overwrite=True)  # the empty temporary file
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)

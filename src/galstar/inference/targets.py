@@ -37,13 +37,15 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     (``.fit``, ``.fits.gz``: the first table HDU) or ``.parquet``.
 
     Every CSV column is read as text, so that one bad value (a string in the ra column)
-    rejects its row only instead of turning the column into objects or failing.
+    rejects its row only instead of turning the column into objects or failing; a
+    blank line is a row (of empty values), so that row numbers match the file's lines.
     """
     path = Path(path)
     name = path.name.lower()
     try:
         if name.endswith((".csv", ".txt", ".tsv")):
-            return pd.read_csv(path, dtype=str, keep_default_na=False,
+            # blank lines are rows too (an empty entry of a one-column list)
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
                                sep="\t" if name.endswith(".tsv") else ",")
         if name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
             from astropy.table import Table

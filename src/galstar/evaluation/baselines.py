@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galstar.evaluation.predict import predictions_frame
+from galstar.evaluation.contract import predictions_frame
 from galstar.features.baselines import fit_predict_tabular
 from galstar.features.photometry import feature_table
 

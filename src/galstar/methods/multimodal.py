@@ -137,12 +137,13 @@ def read_tables(tables: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """Every row of the SDSS shard tables, with ``_file`` (the shard's position in
     ``tables``); a missing contract column is an error naming the file and column."""
     from galstar.io import read_parquet
-    from galstar.training.data import check_columns
 
     frames = []
     for i, path in enumerate(tables):
         frame = read_parquet(path)
-        check_columns(frame, CONTRACT_COLUMNS, f"SDSS table {path}")
+        missing = [c for c in CONTRACT_COLUMNS if c not in frame.columns]
+        if missing:  # (not training.data.check_columns: feature jobs never import keras)
+            raise ValueError(f"SDSS table {path}: missing columns {missing}")
         frames.append(frame.assign(_file=i))
     return pd.concat(frames, ignore_index=True)
 

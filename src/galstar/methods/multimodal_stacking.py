@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galstar.evaluation.predict import predictions_frame
+from galstar.evaluation.contract import predictions_frame
 from galstar.io import atomic_path
 
 __all__ = ["KINDS", "make_estimator", "tune_tabular", "fit_stacking", "write_fit"]

@@ -37,6 +37,7 @@ TARGETS = [
     *(f"results/galaxies/sdss/spectra/{s}.npy" for s in SHARDS),
     *(f"results/galaxies/sdss/images/{s}.npy" for s in SHARDS),
     "results/galaxies/sdss/spectra/grid.json",
+    "results/galaxies/sdss/reject_counts.csv",
 ]
 MOCK = "resources/archive/mock"
 DR7 = f"{MOCK}/mpa/SDSS/DR7/Data"
@@ -99,6 +100,11 @@ def test_every_catalogue_object_once_with_tensor_rows(run):
             "no_sfr_stats"}
         n_kept += int(kept.sum())
     assert n_kept > 100
+    counts = pd.read_csv(run / "results/galaxies/sdss/reject_counts.csv")
+    assert counts["reason"].iat[0] == "kept" and counts["count"].iat[0] == n_kept
+    tables = pd.concat([_shard(run, s)[1] for s in SHARDS])
+    assert dict(zip(counts["reason"], counts["count"], strict=True)) == (
+        tables["reject_reason"].replace("", "kept").value_counts().to_dict())
 
 
 def test_spectrum_rows_come_from_the_galaxys_file(run):
@@ -172,6 +178,7 @@ def _planned(repo: Path, workdir: Path, extra: dict) -> set[str]:
 def test_grid_change_reruns_spectra_only_and_image_change_images_only(run, repo):
     assert _planned(repo, run, {}) == set()
     grid = {"galaxies": {"sdss": {"spectra": {"grid": {"n_pixels": 2000}}}}}
-    assert _planned(repo, run, grid) == {"sdss_spectra", "sdss_spectra_grid", "sdss_table"}
+    assert _planned(repo, run, grid) == {"sdss_spectra", "sdss_spectra_grid", "sdss_table",
+                                             "sdss_summary"}
     stretch = {"galaxies": {"sdss": {"images": {"softening_nmgy": [1, 1, 1, 1, 1]}}}}
-    assert _planned(repo, run, stretch) == {"sdss_images", "sdss_table"}
+    assert _planned(repo, run, stretch) == {"sdss_images", "sdss_table", "sdss_summary"}

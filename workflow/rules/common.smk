@@ -295,4 +295,5 @@ def sdss_stage_targets():
         *shard_paths(paths.SDSS_IMAGE_TENSOR),
         *shard_paths(paths.SDSS_IMAGE_TABLE),
         *shard_paths(paths.SDSS_TABLE),
+        paths.SDSS_REJECT_COUNTS,
     ]

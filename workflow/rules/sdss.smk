@@ -225,3 +225,23 @@ rule sdss_table:
         "../../envs/data.yaml"
     script:
         "../scripts/sdss_table.py"
+
+
+rule sdss_summary:
+    input:
+        shard_paths(paths.SDSS_TABLE),
+    output:
+        report_table(
+            paths.SDSS_REJECT_COUNTS,
+            caption="../report/sdss_reject_counts.rst",
+            category="SDSS spectra and images",
+            labels={"table": "objects kept and rejected, by first reason"},
+        ),
+    log:
+        "logs/sdss/summary.log",
+    benchmark:
+        "benchmarks/sdss/summary.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/sdss_summary.py"

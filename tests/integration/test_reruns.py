@@ -35,7 +35,8 @@ SIGMA_SFR_FEATURES = {"features": ["mag_r", "g_r", "z"],
 # exactly as a user would: stage -> (its rule files, the override).
 STAGE_CHANGES = {
     "mock": (["mock"], {"mock": {"n_galaxies": 4000}}),
-    "acquire": (["acquire", "stellar"], {"download": {"timeout_s": 90.0}}),  # stellar_fetch
+    # stellar_fetch; fetch_sdss_* and fetch_mpajhu_dr7 (sdss.smk) when multimodal is built
+    "acquire": (["acquire", "stellar", "sdss"], {"download": {"timeout_s": 90.0}}),
     "crossmatch": (["crossmatch"], {"galaxies": {"crossmatch": {"radius_arcsec": 2.5}}}),
     "images": (["images"], {"galaxies": {"preprocess": {"ellipse_scale": 1.4}}}),
     "train": (["train"], {"galeffnet": {"experiments": {"galeffnet": {"learning_rate": 5.0e-4}}}}),

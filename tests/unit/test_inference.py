@@ -99,8 +99,10 @@ def test_preprocessing_record_and_mismatch_names_keys():
     stellar = preprocessing_record(config, "stellar", exp)
     assert stellar["stellar.arms.vis.grid.n_pixels"] == 2048
     assert not any(".nir." in k for k in stellar)
-    with pytest.raises(ValueError, match="not available for method 'sigma_sfr'"):
-        preprocessing_record(config, "sigma_sfr", exp)
+    features = preprocessing_record(config, "sigma_sfr", exp)
+    assert features["sigma_sfr.features"][-1] == "z"
+    with pytest.raises(ValueError, match="not available for method 'multimodal'"):
+        preprocessing_record(config, "multimodal", exp)
 
 
 def _calibration():

@@ -1,5 +1,5 @@
-"""Galaxy targets: positions matched to their DR9 sources, sharded for the acquisition
-and preprocessing rules, and the preprocessed shards read back as one split.
+"""Galaxy targets: positions matched to their DR9 sources and sharded for the acquisition
+and preprocessing rules (the data env: no Keras here; :mod:`.inputs` reads them back).
 
 A target takes the identity and catalogue columns of its nearest DR9 sweep source
 within the training cross-match radius, so its ``object_id`` is the one the training
@@ -21,10 +21,9 @@ from galstar.archives.legacysurvey import sweep_names_covering
 from galstar.catalog.crossmatch import DR9_COLUMNS, match_streaming, read_sweep_list
 from galstar.catalog.samples import object_id_from_dr9
 from galstar.inference.targets import duplicate_of, read_positions
-from galstar.io import load_npy, read_parquet, write_parquet
-from galstar.training.data import ArraySource, ShardSource, Split
+from galstar.io import write_parquet
 
-__all__ = ["TARGET_COLUMNS", "match_targets", "write_target_catalog", "load_target_split"]
+__all__ = ["TARGET_COLUMNS", "match_targets", "write_target_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -116,29 +115,3 @@ def write_target_catalog(targets_path: str | os.PathLike, sweep_list: str | os.P
     log.info("%d targets, %d distinct DR9 objects in %d shards; %s", len(table),
              int(unique.sum()), len(shard_paths), counts.value_counts().to_dict())
     return table
-
-
-def load_target_split(tables: Sequence[str | os.PathLike], images: Sequence[str | os.PathLike],
-                      targets: Sequence[str], with_redshift: bool = False) -> Split:
-    """The kept objects of the preprocessed target shards as one split (no labels:
-    NaN), with input ``image`` (and ``redshift``), in shard order."""
-    frames, shard_ids, rows, loaded = [], [], [], []
-    for s, (tpath, ipath) in enumerate(zip(tables, images, strict=True)):
-        table = read_parquet(tpath)
-        array = load_npy(ipath)
-        kept = table["kept"].to_numpy(dtype=bool)
-        if array.shape[0] != kept.sum():
-            raise ValueError(f"{ipath}: {array.shape[0]} images for the {kept.sum()} kept "
-                             f"objects of {tpath}")
-        sel = table[kept]
-        frames.append(sel)
-        shard_ids.append(np.full(len(sel), s, dtype=np.int32))
-        rows.append(sel["row"].to_numpy(dtype=np.int64))
-        loaded.append(array)
-    table = pd.concat(frames, ignore_index=True)
-    inputs = {"image": ShardSource(loaded, np.concatenate(shard_ids), np.concatenate(rows))}
-    if with_redshift:
-        z = table["z"].to_numpy(np.float32)[:, None]
-        inputs["redshift"] = ArraySource(z)
-    labels = np.full((len(table), len(targets)), np.nan)
-    return Split(inputs, labels, table, tuple(targets))

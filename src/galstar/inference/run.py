@@ -53,7 +53,7 @@ def predict_galaxy_targets(targets_table: str | os.PathLike,
                            model_dir: str | os.PathLike, preprocessing: Mapping[str, Any],
                            outputs: Mapping[str, str], targets_file: str) -> pd.DataFrame:
     """Predict the kept objects of the preprocessed target shards; write the table."""
-    from galstar.inference.galaxies import load_target_split
+    from galstar.inference.inputs import load_target_split
 
     model = open_checked(model_dir, preprocessing)
     targets = read_parquet(targets_table)
@@ -76,7 +76,7 @@ def predict_feature_targets(targets_table: str | os.PathLike,
                             model_dir: str | os.PathLike, preprocessing: Mapping[str, Any],
                             outputs: Mapping[str, str], targets_file: str) -> pd.DataFrame:
     """Predict the matched targets from their catalogue features; write the table."""
-    from galstar.inference.catalog_features import load_feature_split
+    from galstar.inference.inputs import load_feature_split
 
     model = open_checked(model_dir, preprocessing)
     targets = read_parquet(targets_table)
@@ -93,7 +93,7 @@ def predict_stellar_targets(targets_table: str | os.PathLike,
                             model_dir: str | os.PathLike, preprocessing: Mapping[str, Any],
                             outputs: Mapping[str, str], targets_file: str) -> pd.DataFrame:
     """Predict the spectra the observed chain kept; write the table."""
-    from galstar.inference.spectra import load_spectrum_split
+    from galstar.inference.inputs import load_spectrum_split
 
     model = open_checked(model_dir, preprocessing)
     targets = read_parquet(targets_table)

@@ -1,7 +1,7 @@
 """Stellar targets: a list of CARMENES spectrum files or URLs, fetched (URLs, resumably)
 and tabled in the fetch rule's format, so that the training's observed chain
-(:func:`galstar.methods.stellar_data.prepare_observed_arm`) prepares them; then the
-prepared arms read back as one split.
+(:func:`galstar.methods.stellar_data.prepare_observed_arm`) prepares them (the data env:
+no Keras here; :mod:`.inputs` reads them back).
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 
 from galstar.inference.targets import duplicate_of, read_spectrum_list
-from galstar.io import read_parquet, write_parquet
-from galstar.training.data import ArraySource, Split
+from galstar.io import write_parquet
 
-__all__ = ["write_spectrum_table", "load_spectrum_split"]
+__all__ = ["write_spectrum_table"]
 
 log = logging.getLogger(__name__)
 
@@ -96,33 +95,3 @@ def write_spectrum_table(targets_path: str | os.PathLike, out_path: str | os.Pat
     log.info("%d spectrum targets: %d usable (%d distinct files)", len(table),
              int(usable.sum()), int((usable & (table["duplicate_of"] < 0)).sum()))
     return table
-
-
-def load_spectrum_split(observed: Mapping[str, tuple[str, str]], targets: Sequence[str]
-                        ) -> tuple[Split, pd.DataFrame]:
-    """The kept spectra of each arm as one split, keyed by arm.
-
-    Parameters
-    ----------
-    observed : mapping
-        Arm -> (table path, array path) of the prepared arm.
-
-    Returns
-    -------
-    split : Split
-        One object per distinct usable file kept by the chain (inputs (n, L, 1) per arm).
-    prepared : pandas.DataFrame
-        Per distinct file (``path``): karmn, kept, reject_reason, row and the chain's
-        flags (filled_fraction, n_gaps, sg_window, sg_polyorder), for every arm.
-    """
-    if len(observed) != 1:
-        raise ValueError("predicting for targets supports single-arm stellar models; "
-                         f"this model reads arms {sorted(observed)}")
-    (arm, (table_path, array_path)), = observed.items()
-    prepared = read_parquet(table_path).rename(columns={"source": "path"})
-    array = np.load(array_path, mmap_mode="r", allow_pickle=False)
-    kept = prepared[prepared["kept"].to_numpy(dtype=bool)].reset_index(drop=True)
-    x = np.asarray(array[kept["row"].to_numpy(dtype=np.int64)])[:, :, None]
-    labels = np.full((len(kept), len(targets)), np.nan)
-    table = kept.assign(object_id=np.arange(len(kept), dtype=np.int64), split="target")
-    return Split({arm: ArraySource(x)}, labels, table, tuple(targets)), prepared

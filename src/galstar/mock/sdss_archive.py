@@ -94,7 +94,8 @@ def mock_fetch_sdss_spectra(targets: pd.DataFrame, dest_dir: str | os.PathLike,
             row["reject_reason"] = err.reason
         rows.append(row)
     out = pd.DataFrame(rows, columns=SPECTRA_COLUMNS)
-    out["attempts"] = out["attempts"].astype("int32")
+    for col in ("plate", "mjd", "fiberid", "attempts"):  # the live client's dtypes
+        out[col] = out[col].astype("int32")
     return out
 
 

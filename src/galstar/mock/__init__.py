@@ -6,7 +6,8 @@ for scoring only), ``cutouts`` (the cutout service), ``writer`` (the whole archi
 ``sources`` (mock or live, chosen once per data product), ``figures`` (overview);
 for stars ``stellar`` (the stellar archive), ``stellar_settings``, ``btsettl``,
 ``carmenes``; for SDSS ``sdss_spectra`` (spec files, DR7 flat files), ``sdss_layout``
-(the spec file format), ``mpajhu_dr7``, ``sdss_settings``.
+(the spec file format), ``mpajhu_dr7``, ``sdss_settings``, ``sdss_images`` (ugriz
+cutouts), ``sdss_archive`` (those products served as the live clients download them).
 Names below are imported on first use, so ``import galstar.mock`` stays light.
 """
 

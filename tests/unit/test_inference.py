@@ -13,6 +13,7 @@ import yaml
 from astropy.io import fits
 from astropy.table import Table
 
+from galstar.inference import cli
 from galstar.inference.model_dir import ModelDirectory, calibration_record, write_package
 from galstar.inference.predict import calibrate
 from galstar.inference.preprocessing import (
@@ -180,3 +181,17 @@ def test_assemble_keeps_every_row_in_order_and_writes_fits(tmp_path):
         assert units["ra"] == "deg" and units["a_pred"] == "dex(solMass)"
         assert list(hdul[1].data["input_id"]) == list("vwxyz")
     assert pd.read_parquet(tmp_path / "o.parquet")["a_clipped"].dtype == bool
+
+
+def test_console_script_runs_the_predict_targets_rule(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda command: calls.append(command) or 0)
+    assert cli.main(["predict", "t.csv", "results/x/models/y/", "-o", "o.parquet",
+                     "--configfile", "c.yaml", "--cores", "3", "--", "--dry-run"]) == 0
+    command = calls[0]
+    assert command[-1] == "predict_targets" and "--dry-run" in command
+    assert command[command.index("--cores") + 1] == "3"
+    assert command[command.index("-s") + 1] == str(REPO / "Snakefile")
+    config = command[command.index("--config") + 1:command.index("--dry-run")]
+    assert config == ["targets=t.csv", "model=results/x/models/y", "out=o.parquet"]
+    assert command[command.index("--configfile") + 1] == "c.yaml"

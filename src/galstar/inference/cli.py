@@ -53,10 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="config file(s) merged over the workflow's (the training's config)")
     p.add_argument("--cores", type=int, default=None, help="Snakemake --cores")
     p.add_argument("--directory", help="Snakemake working directory (default: here)")
-    p.add_argument("snakemake_args", nargs=argparse.REMAINDER,
-                   help="after --: passed on to Snakemake (e.g. -- --profile profiles/slurm)")
+    parser.epilog = "Arguments after -- go to Snakemake (e.g. -- --profile profiles/slurm)."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
-    extra = [a for a in args.snakemake_args if a != "--"]
     command = predict_command(args.targets, args.model_dir, args.out,
                               configfiles=args.configfile, cores=args.cores,
                               directory=args.directory, extra=extra)

@@ -33,13 +33,14 @@ def predict_command(targets: str, model_dir: str, out: str | None = None, *,
     config = [f"targets={targets}", f"model={str(model_dir).rstrip('/')}"]
     if out:
         config.append(f"out={out}")
-    command = [sys.executable, "-m", "snakemake", "-s", str(snakefile or find_snakefile()),
-               "--cores", str(cores or os.cpu_count() or 1)]
+    # the target first: --configfile and --config take every word up to the next option
+    command = [sys.executable, "-m", "snakemake", "predict_targets", "-s",
+               str(snakefile or find_snakefile()), "--cores", str(cores or os.cpu_count() or 1)]
     if directory:
         command += ["--directory", directory]
     if configfiles:
         command += ["--configfile", *configfiles]
-    return [*command, "--config", *config, *extra, "predict_targets"]
+    return [*command, "--config", *config, *extra]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="config file(s) merged over the workflow's (the training's config)")
     p.add_argument("--cores", type=int, default=None, help="Snakemake --cores")
     p.add_argument("--directory", help="Snakemake working directory (default: here)")
-    parser.epilog = "Arguments after -- go to Snakemake (e.g. -- --profile profiles/slurm)."
+    parser.epilog = "Arguments after -- go to Snakemake (-- --workflow-profile profiles/slurm)."
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
     if "--" in argv:

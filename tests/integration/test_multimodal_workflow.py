@@ -71,7 +71,7 @@ def _config(repo: Path, image_epochs: int = 3) -> dict:
     for spec in section["tabular"]["models"].values():
         if spec["kind"] == "random_forest":
             spec["n_estimators"] = 10
-    section["active_learning"].update(initial=40, step=20, rounds=2, epochs=2, mc_passes=3)
+    section["active_learning"].update(initial=40, step=20, rounds=2, steps=3, mc_passes=3)
     section["latent_maps"]["max_objects"] = 60
     config["evaluation"]["mc_passes"] = 3
     return config
@@ -135,7 +135,7 @@ def test_every_output_exists_and_scores_the_same_objects(workflow_run):
 def test_cv_choice_recorded_and_stacking_on_validation(workflow_run):
     workdir, _, _ = workflow_run
     fit = json.loads((workdir / f"{M}/models/rf-image/fit.json").read_text())
-    assert len(fit["cv"]) == 4 and set(fit["chosen"]) == {"min_samples_leaf", "max_features"}
+    assert len(fit["cv"]) == 2 and set(fit["chosen"]) == {"min_samples_leaf", "max_features"}
     cv = pd.read_csv(workdir / f"{M}/metrics/linear-spectrum/cv.csv")
     assert cv["chosen"].sum() == 1 and len(cv) == 4
     late = json.loads((workdir / f"{M}/models/late-fusion/fit.json").read_text())

@@ -19,7 +19,6 @@ from galstar.methods.multimodal_features import (
     estimate_redshift,
     feature_table,
     photoz_statistics,
-    read_grid,
 )
 from galstar.methods.multimodal_stacking import fit_stacking, tune_tabular
 from galstar.models import get_builder
@@ -243,7 +242,7 @@ def test_active_learning_grows_the_pool_without_repeats():
     curve, acquired = run_active_learning(200, fit_and_score, initial=20, step=15, rounds=4,
                                           seed=3)
     assert [len(s) for s in seen] == [20, 35, 50, 65, 80] * 2
-    for strategy, group in acquired.groupby("strategy"):
+    for _, group in acquired.groupby("strategy"):
         assert group["index"].is_unique and len(group) == 80
         assert (group.groupby("round").size().to_numpy() == [20, 15, 15, 15, 15]).all()
     first = acquired[acquired["round"] == 0]

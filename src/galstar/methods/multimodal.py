@@ -195,10 +195,11 @@ def channel_statistics(source, n_sample: int = 512, seed: int = 0
 
 _OPTIONS = {
     "image_cnn": ("widths", "latent_units", "dense_units"),
-    "spectrum_dense": ("hidden_units", "latent_units", "dense_units"),
-    "spectrum_cnn1d": ("widths", "kernel_size", "pool", "latent_units", "dense_units"),
+    "spectrum_dense": ("hidden_units", "latent_units", "dense_units", "downsample"),
+    "spectrum_cnn1d": ("widths", "kernel_size", "pool", "latent_units", "dense_units",
+                       "downsample"),
     "early_fusion": ("image_widths", "spectrum_widths", "kernel_size", "pool",
-                     "latent_units", "dense_units", "modality_dropout"),
+                     "latent_units", "dense_units", "downsample", "modality_dropout"),
 }
 
 

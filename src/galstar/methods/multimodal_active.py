@@ -104,10 +104,19 @@ def _keras_fit_and_score(experiment: Mapping[str, Any], train, val, test, *, see
     from galstar.training.scaler import fit_scaler
 
     batch = int(experiment["batch_size"])
+    steps = experiment.get("steps")
 
     def fit_and_score(labelled):
         seed_everything(seed, bool(experiment.get("deterministic", False)))
         sub = train.subset(labelled)
+        # a fixed budget of gradient steps, not of epochs: 100 labels would otherwise get
+        # a couple of steps an epoch and learn nothing
+        epochs = int(experiment["epochs"]) if not steps else \
+            max(1, -(-int(steps) * batch // len(sub)))
+        stopping = dict(experiment.get("early_stopping") or {})
+        # patience in epochs grows with them: a quarter of the round, as many steps each
+        stopping["patience"] = max(int(stopping.get("patience", 5)), epochs // 4)
+        callbacks = build_callbacks({**experiment, "early_stopping": stopping})
         scaler = fit_scaler(str(experiment.get("scaler", "minmax")), sub.labels, targets)
         build, _ = model_builder(experiment, sub, seed)
         model = build(sub)
@@ -116,9 +125,9 @@ def _keras_fit_and_score(experiment: Mapping[str, Any], train, val, test, *, see
                                       seed=seed),
                   make_dataset(val, scaler.transform(val.labels), batch, shuffle=False,
                                weighted=False),
-                  epochs=int(experiment["epochs"]),
+                  epochs=epochs,
                   learning_rate=float(experiment["learning_rate"]), loss=get_loss(experiment),
-                  callbacks=build_callbacks(experiment), verbose=0)
+                  callbacks=callbacks, verbose=0)
         pred = predict_split(model, scaler, test, mc_passes=2, mc_dropout=False)
         scores = {t: regression_metrics(pred[f"{t}_true"], pred[f"{t}_pred"])["R2"]
                   for t in targets}
@@ -134,8 +143,9 @@ def active_learning_curve(files: Mapping[str, Sequence[str]], experiment: Mappin
     """The learning curves of every strategy for the experiment's image CNN.
 
     ``settings``: ``initial``, ``step``, ``rounds``, ``strategies``, ``mc_passes``,
-    ``targets`` (those scored; all nine are trained), and any training key that
-    overrides the experiment's (``epochs``, ``batch_size`` ...).
+    ``targets`` (those scored; all nine are trained), ``steps`` (gradient steps per
+    round: epochs = steps x batch_size / labels, at least 1; without it ``epochs``), and
+    any training key that overrides the experiment's (``epochs``, ``batch_size`` ...).
     """
     from galstar.methods.multimodal import TARGETS, load_split
     from galstar.training.experiments import merge

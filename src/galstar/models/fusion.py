@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import keras
 
-__all__ = ["ModalityDropout", "build_image_cnn", "build_spectrum_dense",
+__all__ = ["ModalityDropout", "PositionChannel", "build_image_cnn", "build_spectrum_dense",
            "build_spectrum_cnn1d", "build_early_fusion", "latent_model", "OUTPUT"]
 
 OUTPUT = "outputs"
@@ -65,6 +65,23 @@ class ModalityDropout(keras.layers.Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="galstar")
+class PositionChannel(keras.layers.Layer):
+    """Append the pixel position along a sequence (-1 to 1) as a last channel
+    (CoordConv, Liu et al. 2018): convolutions are translation-equivariant, so the
+    absolute position of a line, which is the redshift, is otherwise hard to read."""
+
+    def call(self, inputs):
+        length = keras.ops.shape(inputs)[1]
+        position = keras.ops.linspace(-1.0, 1.0, length)
+        position = keras.ops.cast(position, inputs.dtype)[None, :, None]
+        position = keras.ops.broadcast_to(position, (keras.ops.shape(inputs)[0], length, 1))
+        return keras.ops.concatenate([inputs, position], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+
 def _regulariser(l2: float):
     return keras.regularizers.L2(float(l2)) if l2 else None
 
@@ -104,13 +121,17 @@ def image_encoder(inputs, *, widths: Sequence[int] = (16, 32, 64), latent_units:
 
 def spectrum_encoder(inputs, *, kind: str = "cnn1d", widths: Sequence[int] = (8, 16, 32),
                      kernel_size: int = 7, pool: int = 4, hidden_units: int = 256,
-                     latent_units: int = 64, l2: float = 1e-4, input_mean=None,
-                     input_variance=None):
+                     latent_units: int = 64, downsample: int = 1, l2: float = 1e-4,
+                     input_mean=None, input_variance=None):
     """``cnn1d``: Conv1D + batch norm + ReLU + max pooling per width, then flatten (the
     position of a feature is the redshift, so no global pooling); ``dense``: flatten,
-    Dense ``hidden_units``. Both end in Dense ``spectrum_latent``."""
+    Dense ``hidden_units``. Both end in Dense ``spectrum_latent``. ``downsample`` > 1
+    first averages that many pixels (flux and mask fraction): cheaper, coarser."""
     x = _normalise(inputs, "spectrum", input_mean, input_variance)
+    if int(downsample) > 1:
+        x = keras.layers.AveragePooling1D(int(downsample), name="spectrum_downsample")(x)
     if kind == "cnn1d":
+        x = PositionChannel(name="spectrum_position")(x)
         for i, width in enumerate(widths):
             x = keras.layers.Conv1D(int(width), int(kernel_size), padding="same",
                                     use_bias=False, kernel_regularizer=_regulariser(l2),
@@ -163,32 +184,34 @@ def _spectrum_model(kind: str, input_shape, n_outputs, *, dense_units, dropout, 
 
 def build_spectrum_dense(input_shape: Sequence[int], n_outputs: int, *,
                          hidden_units: int = 256, latent_units: int = 64,
-                         dense_units: int = 64, dropout: float = 0.1, l2: float = 1e-4,
-                         input_mean=None, input_variance=None) -> keras.Model:
+                         dense_units: int = 64, downsample: int = 1, dropout: float = 0.1,
+                         l2: float = 1e-4, input_mean=None, input_variance=None
+                         ) -> keras.Model:
     """Fully connected spectrum model on the flattened (L, 2) input ``spectrum``."""
     return _spectrum_model("dense", input_shape, n_outputs, dense_units=dense_units,
                            dropout=dropout, l2=l2, hidden_units=hidden_units,
-                           latent_units=latent_units, input_mean=input_mean,
-                           input_variance=input_variance)
+                           latent_units=latent_units, downsample=downsample,
+                           input_mean=input_mean, input_variance=input_variance)
 
 
 def build_spectrum_cnn1d(input_shape: Sequence[int], n_outputs: int, *,
                          widths: Sequence[int] = (8, 16, 32), kernel_size: int = 7,
                          pool: int = 4, latent_units: int = 64, dense_units: int = 64,
-                         dropout: float = 0.1, l2: float = 1e-4, input_mean=None,
-                         input_variance=None) -> keras.Model:
+                         downsample: int = 1, dropout: float = 0.1, l2: float = 1e-4,
+                         input_mean=None, input_variance=None) -> keras.Model:
     """1D-convolutional spectrum model on the (L, 2) input ``spectrum``."""
     return _spectrum_model("cnn1d", input_shape, n_outputs, dense_units=dense_units,
                            dropout=dropout, l2=l2, widths=widths, kernel_size=kernel_size,
-                           pool=pool, latent_units=latent_units, input_mean=input_mean,
-                           input_variance=input_variance)
+                           pool=pool, latent_units=latent_units, downsample=downsample,
+                           input_mean=input_mean, input_variance=input_variance)
 
 
 def build_early_fusion(image_shape: Sequence[int], spectrum_shape: Sequence[int],
                        n_outputs: int, *, image_widths: Sequence[int] = (16, 32, 64),
                        spectrum_widths: Sequence[int] = (8, 16, 32), kernel_size: int = 7,
                        pool: int = 4, latent_units: int = 64, dense_units: int = 64,
-                       dropout: float = 0.1, modality_dropout: float = 0.0,
+                       downsample: int = 1, dropout: float = 0.1,
+                       modality_dropout: float = 0.0,
                        l2: float = 1e-4, image_mean=None, image_variance=None,
                        spectrum_mean=None, spectrum_variance=None,
                        seed: int | None = None) -> keras.Model:
@@ -203,7 +226,8 @@ def build_early_fusion(image_shape: Sequence[int], spectrum_shape: Sequence[int]
                       input_mean=image_mean, input_variance=image_variance),
         spectrum_encoder(spectrum, kind="cnn1d", widths=spectrum_widths,
                          kernel_size=kernel_size, pool=pool, latent_units=latent_units,
-                         l2=l2, input_mean=spectrum_mean, input_variance=spectrum_variance),
+                         downsample=downsample, l2=l2, input_mean=spectrum_mean,
+                         input_variance=spectrum_variance),
     ]
     latents = ModalityDropout(modality_dropout, seed=seed, name="modality_dropout")(latents)
     fused = keras.layers.Concatenate(name="fused_latent")(latents)

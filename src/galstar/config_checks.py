@@ -101,7 +101,7 @@ def _sdss(config: Mapping[str, Any]) -> Iterator[str]:
     section = (config.get("galaxies") or {}).get("sdss")
     if not section:
         return
-    from galstar.imaging.sdss import SdssImageSettings
+    from galstar.imaging.sdss_settings import SdssImageSettings
     from galstar.spectra.sdss_sample import spectra_settings
 
     for build, key in ((spectra_settings, "spectra"), (SdssImageSettings.from_mapping, "images")):

@@ -69,6 +69,19 @@ def galstar_module_file(name: str) -> Path | None:
     return None
 
 
+def lazy_exports(package: str) -> dict[str, str]:
+    """A package's ``_EXPORTS`` (name -> submodule its ``__getattr__`` imports), or {}."""
+    init = SRC.joinpath(*package.split("."), "__init__.py")
+    if not init.exists():
+        return {}
+    for node in ast.parse(init.read_text()).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) else None)
+        if isinstance(target, ast.Name) and target.id == "_EXPORTS":
+            return ast.literal_eval(node.value)
+    return {}
+
+
 def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
     """Top-level third-party modules imported by ``path`` and, transitively, by the
     galstar modules it imports (including parent packages' ``__init__``)."""
@@ -97,6 +110,9 @@ def imported_modules(path: Path, seen: set[Path] | None = None) -> set[str]:
             found.add(top)
             continue
         parts = name.split(".")
+        lazy = lazy_exports(".".join(parts[:-1])).get(parts[-1])
+        if lazy:  # `from galstar.pkg import name` of a lazily exported name
+            parts = lazy.split(".")
         for i in range(1, len(parts) + 1):
             module_file = galstar_module_file(".".join(parts[:i]))
             if module_file is not None:

@@ -241,7 +241,8 @@ rule sdss_summary:
         "logs/sdss/summary.log",
     benchmark:
         "benchmarks/sdss/summary.tsv"
+    # galstar.imaging.summary imports the imaging chain (OpenCV, photutils)
     conda:
-        "../../envs/data.yaml"
+        "../../envs/images.yaml"
     script:
         "../scripts/sdss_summary.py"

@@ -19,25 +19,37 @@ neighbours' model light on the target),
 figure). Scoring against the simulator's truth is in :mod:`galstar.scoring`.
 """
 
-from galstar.imaging.ellipse import Ellipse
-from galstar.imaging.pipeline import (
-    REJECT_REASONS,
-    PreprocessConfig,
-    PreprocessResult,
-    preprocess_cutout,
-)
-from galstar.imaging.shard import preprocess_shard, read_cutout
-from galstar.imaging.variants import VARIANT_BANDS, VARIANT_RESOLUTIONS, make_variant
+from __future__ import annotations
 
-__all__ = [
-    "Ellipse",
-    "REJECT_REASONS",
-    "PreprocessConfig",
-    "PreprocessResult",
-    "preprocess_cutout",
-    "preprocess_shard",
-    "read_cutout",
-    "VARIANT_BANDS",
-    "VARIANT_RESOLUTIONS",
-    "make_variant",
-]
+import importlib
+
+# Names -> the submodule that defines them, imported on first use (PEP 562): a
+# caller that needs one submodule (the DAG's config checks) does not pay for all.
+_EXPORTS: dict[str, str] = {
+    "Ellipse": "galstar.imaging.ellipse",
+    "REJECT_REASONS": "galstar.imaging.pipeline",
+    "PreprocessConfig": "galstar.imaging.pipeline",
+    "PreprocessResult": "galstar.imaging.pipeline",
+    "preprocess_cutout": "galstar.imaging.pipeline",
+    "preprocess_shard": "galstar.imaging.shard",
+    "read_cutout": "galstar.imaging.shard",
+    "VARIANT_BANDS": "galstar.imaging.variants",
+    "VARIANT_RESOLUTIONS": "galstar.imaging.variants",
+    "make_variant": "galstar.imaging.variants",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +36,7 @@ from galstar.imaging.ellipse import (
     fit_contour_ellipses,
     select_central,
 )
+from galstar.imaging.sdss_settings import BANDS, SDSS_SOFTENING_NMGY, SdssImageSettings
 from galstar.imaging.shard import CutoutReadError, read_cutout
 from galstar.imaging.threshold import isodata_threshold
 from galstar.io import read_parquet, save_npy, write_parquet
@@ -48,76 +46,10 @@ __all__ = ["SDSS_SOFTENING_NMGY", "SdssImageSettings", "TABLE_COLUMNS", "stretch
 
 log = logging.getLogger(__name__)
 
-BANDS = "ugriz"
-#: SDSS asinh-magnitude softening b per band [nanomaggies] (u, g, r, i, z).
-SDSS_SOFTENING_NMGY = (0.14, 0.09, 0.12, 0.18, 0.74)
 #: Columns of the image table, in order.
 TABLE_COLUMNS = ("object_id", "image_row", "image_reason", "image_detail", "image_source")
 _DETECT = (1, 2, 3)  # g, r, i: the deep bands the target is found on
 _BORDER = 6  # px: the frame whose pixels measure the sky of the detection image
-
-
-@dataclass(frozen=True)
-class SdssImageSettings:
-    """How ugriz cutouts become model inputs (config ``galaxies.sdss.images``).
-
-    Attributes
-    ----------
-    size : int
-        Cutout side [pixels] (64); a cutout of another size is ``bad_image``.
-    pixscale : float
-        Pixel scale [arcsec/pixel] requested from the archive (0.396, SDSS's native).
-    softening_nmgy : tuple of 5 float
-        asinh softening per band [nmgy].
-    mask : bool
-        Zero the pixels outside the target's enlarged isophote ellipse.
-    mask_scale : float
-        Ellipse enlargement factor when masking.
-    smooth_fwhm_px : float
-        Smoothing of the detection image before thresholding [pixels].
-    center_tolerance_px : float
-        The target's ellipse centre must lie this close to the cutout centre [pixels].
-    min_semi_axis_px : float
-        Smallest semi-axis of a fitted ellipse [pixels].
-    detect_nsigma : float
-        The smoothed detection image at the centre must exceed the median of the
-        cutout's 6-pixel border by this many robust (MAD) standard deviations of it, or
-        there is no central source.
-    """
-
-    size: int = 64
-    pixscale: float = 0.396
-    softening_nmgy: tuple[float, ...] = SDSS_SOFTENING_NMGY
-    mask: bool = False
-    mask_scale: float = 1.5
-    smooth_fwhm_px: float = 2.0
-    center_tolerance_px: float = 5.0
-    min_semi_axis_px: float = 2.0
-    detect_nsigma: float = 5.0
-    _soft: np.ndarray = field(init=False, repr=False, compare=False, default=None)
-
-    def __post_init__(self):
-        soft = np.asarray(self.softening_nmgy, dtype=np.float32)
-        if soft.shape != (len(BANDS),) or not np.all(soft > 0):
-            raise ValueError("galaxies.sdss.images.softening_nmgy needs 5 positive values "
-                             f"(u, g, r, i, z), got {self.softening_nmgy}")
-        if int(self.size) < 8:
-            raise ValueError(f"galaxies.sdss.images.size must be >= 8, got {self.size}")
-        object.__setattr__(self, "_soft", soft)
-
-    @classmethod
-    def from_mapping(cls, config: Mapping[str, Any], key: str = "galaxies.sdss.images"
-                     ) -> SdssImageSettings:
-        """Build from a config mapping (each key optional); an unknown key raises
-        ``ValueError`` naming it."""
-        names = {f.name for f in fields(cls) if f.init}
-        unknown = set(config) - names
-        if unknown:
-            raise ValueError(f"{key}: unknown key(s) {sorted(unknown)} (known: {sorted(names)})")
-        kwargs = dict(config)
-        if "softening_nmgy" in kwargs:
-            kwargs["softening_nmgy"] = tuple(float(v) for v in kwargs["softening_nmgy"])
-        return cls(**kwargs)
 
 
 def stretch_ugriz(cube: np.ndarray, softening: np.ndarray) -> np.ndarray:

@@ -10,74 +10,76 @@ SDSS galaxy spectra (issue 13): :func:`read_spectrum`, :func:`to_grid` and the s
 function :func:`preprocess_sdss_files` (modules sdss, sdss_grid, sdss_shard).
 """
 
-from galstar.spectra.btsettl import read_btsettl
-from galstar.spectra.carmenes import read_carmenes
-from galstar.spectra.echelle import EchelleSpectrum, split_detector_gap
-from galstar.spectra.errors import Rejected, RejectRecord, SpectrumFormatError
-from galstar.spectra.grid import (
-    RESOLVING_POWER,
-    GridSpectrum,
-    add_noise,
-    degrade_to_grid,
-    prepare_grid_spectrum,
-    rv_shift,
-    truncate,
-)
-from galstar.spectra.labels import Labels, LabelSettings, read_labels
-from galstar.spectra.normalise import Normalised, NormaliseSettings, normalise
-from galstar.spectra.observed import ObservedSettings, PreparedArm, preprocess_observed
-from galstar.spectra.resample import (
-    DEFAULT_GRIDS,
-    ArmGrid,
-    fill_masked,
-    resample_flux,
-    resample_to_grid,
-)
-from galstar.spectra.resolution import degrade, degrade_log
-from galstar.spectra.sdss import Spectrum, read_spectrum  # SDSS galaxy spectra (issue 13)
-from galstar.spectra.sdss_grid import SdssGridSettings, SpectrumGrid, to_grid
-from galstar.spectra.sdss_shard import SdssShard, preprocess_sdss_files
-from galstar.spectra.shapes import ShapeSettings, check_shape, filter_shapes
-from galstar.spectra.stitch import Gap, Stitched, StitchSettings, stitch
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_GRIDS",
-    "RESOLVING_POWER",
-    "ArmGrid",
-    "EchelleSpectrum",
-    "Gap",
-    "GridSpectrum",
-    "LabelSettings",
-    "Labels",
-    "NormaliseSettings",
-    "Normalised",
-    "ObservedSettings",
-    "PreparedArm",
-    "RejectRecord",
-    "Rejected",
-    "ShapeSettings",
-    "SpectrumFormatError",
-    "StitchSettings",
-    "Stitched",
-    "add_noise",
-    "check_shape",
-    "degrade",
-    "degrade_log",
-    "degrade_to_grid",
-    "fill_masked",
-    "filter_shapes",
-    "normalise",
-    "prepare_grid_spectrum",
-    "preprocess_observed",
-    "read_btsettl",
-    "read_carmenes",
-    "read_labels",
-    "resample_flux",
-    "resample_to_grid",
-    "rv_shift",
-    "split_detector_gap",
-    "stitch",
-    "truncate",
-]
-__all__ += ["SdssGridSettings", "SdssShard", "Spectrum", "SpectrumGrid", "preprocess_sdss_files",
-            "read_spectrum", "to_grid"]
+import importlib
+
+# Names -> the submodule that defines them, imported on first use (PEP 562): a
+# caller that needs one submodule (the DAG's config checks) does not pay for all.
+_EXPORTS: dict[str, str] = {
+    "read_btsettl": "galstar.spectra.btsettl",
+    "read_carmenes": "galstar.spectra.carmenes",
+    "EchelleSpectrum": "galstar.spectra.echelle",
+    "split_detector_gap": "galstar.spectra.echelle",
+    "Rejected": "galstar.spectra.errors",
+    "RejectRecord": "galstar.spectra.errors",
+    "SpectrumFormatError": "galstar.spectra.errors",
+    "RESOLVING_POWER": "galstar.spectra.grid",
+    "GridSpectrum": "galstar.spectra.grid",
+    "add_noise": "galstar.spectra.grid",
+    "degrade_to_grid": "galstar.spectra.grid",
+    "prepare_grid_spectrum": "galstar.spectra.grid",
+    "rv_shift": "galstar.spectra.grid",
+    "truncate": "galstar.spectra.grid",
+    "Labels": "galstar.spectra.labels",
+    "LabelSettings": "galstar.spectra.labels",
+    "read_labels": "galstar.spectra.labels",
+    "Normalised": "galstar.spectra.normalise",
+    "NormaliseSettings": "galstar.spectra.normalise",
+    "normalise": "galstar.spectra.normalise",
+    "ObservedSettings": "galstar.spectra.observed",
+    "PreparedArm": "galstar.spectra.observed",
+    "preprocess_observed": "galstar.spectra.observed",
+    "DEFAULT_GRIDS": "galstar.spectra.resample",
+    "ArmGrid": "galstar.spectra.resample",
+    "fill_masked": "galstar.spectra.resample",
+    "resample_flux": "galstar.spectra.resample",
+    "resample_to_grid": "galstar.spectra.resample",
+    "degrade": "galstar.spectra.resolution",
+    "degrade_log": "galstar.spectra.resolution",
+    "Spectrum": "galstar.spectra.sdss",
+    "read_spectrum": "galstar.spectra.sdss",
+    "SdssGridSettings": "galstar.spectra.sdss_grid",
+    "SpectrumGrid": "galstar.spectra.sdss_grid",
+    "to_grid": "galstar.spectra.sdss_grid",
+    "SdssShard": "galstar.spectra.sdss_shard",
+    "preprocess_sdss_files": "galstar.spectra.sdss_shard",
+    "ShapeSettings": "galstar.spectra.shapes",
+    "check_shape": "galstar.spectra.shapes",
+    "filter_shapes": "galstar.spectra.shapes",
+    "Gap": "galstar.spectra.stitch",
+    "Stitched": "galstar.spectra.stitch",
+    "StitchSettings": "galstar.spectra.stitch",
+    "stitch": "galstar.spectra.stitch",
+}
+
+__all__ = sorted(_EXPORTS)
+
+# These two share their module's name: imported here, the function (not the module that
+# importing the submodule would bind) is what `from galstar.spectra import stitch` gives.
+from galstar.spectra.normalise import normalise  # noqa: E402, F401
+from galstar.spectra.stitch import stitch  # noqa: E402, F401
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 __all__ = ["Continuum", "estimate_continuum"]
 
@@ -60,6 +59,9 @@ def estimate_continuum(wavelength: np.ndarray, flux: np.ndarray, block: int = 51
     -------
     Continuum
     """
+    # here, not at the top: scipy.interpolate costs 0.4 s and the DAG's parse imports the package
+    from scipy.interpolate import CubicSpline
+
     x = np.log(np.asarray(wavelength, dtype=np.float64))
     y = np.asarray(flux, dtype=np.float64)
     n = y.size

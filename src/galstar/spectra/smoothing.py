@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import savgol_coeffs, savgol_filter
 
 __all__ = ["SavgolChoice", "choose_savgol", "savgol_bic"]
 
 
 @lru_cache(maxsize=256)
 def _central_weight(window: int, polyorder: int) -> float:
+    # here, not at the top: scipy.signal costs 0.3 s and the DAG's parse imports the package
+    from scipy.signal import savgol_coeffs
+
     return float(savgol_coeffs(window, polyorder)[window // 2])
 
 
@@ -44,6 +46,8 @@ def savgol_bic(flux: np.ndarray, window: int, polyorder: int) -> tuple[np.ndarra
     bic : float
         Bayesian information criterion of the fit (lower is better).
     """
+    from scipy.signal import savgol_filter
+
     n = flux.size
     smoothed = savgol_filter(flux, window, polyorder, mode="mirror")
     resid = flux - smoothed

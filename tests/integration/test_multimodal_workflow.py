@@ -29,7 +29,8 @@ M = "results/multimodal"
 NETWORKS = ["image-cnn", "spectrum-dense", "spectrum-cnn1d", "early-fusion",
             "early-fusion-nomd"]
 TABULAR = ["linear-image", "rf-image", "linear-spectrum", "rf-spectrum"]
-MODELS = [*TABULAR, *NETWORKS, "late-fusion", "baseline-mean"]
+LATE = ["late-fusion", "late-fusion-all"]
+MODELS = [*TABULAR, *NETWORKS, *LATE, "baseline-mean"]
 N_PIXELS = 1200
 UPSTREAM = {"simulate_mock_archive", "fetch_mpajhu", "fetch_dr9_sweeps", "crossmatch",
             "simulate_sdss_spectra", "simulate_sdss_images", "fetch_mpajhu_dr7",
@@ -48,7 +49,7 @@ def _targets() -> list[str]:
                 f"{M}/metrics/{n}/calibration.csv"]
     for n in NETWORKS:
         out += [f"{M}/models/{n}/{f}" for f in ("model.keras", "config.yaml", "history.csv")]
-    for n in [*TABULAR, "late-fusion"]:
+    for n in [*TABULAR, *LATE]:
         out.append(f"{M}/models/{n}/fit.json")
     out += [f"{M}/metrics/{n}/cv.csv" for n in TABULAR]
     return out + [t.removesuffix(".csv") + ".html" for t in out

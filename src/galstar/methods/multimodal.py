@@ -89,16 +89,18 @@ def result_names(config: Mapping[str, Any], found: Mapping[str, Any]) -> list[st
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:
-    """Cross-field constraints: late-fusion members, the active-learning and latent-map
-    experiments are network experiments of the right modality; names are distinct."""
+    """Cross-field constraints: late-fusion members are experiments or tabular models,
+    the active-learning and latent-map experiments are networks of the right kind;
+    names are distinct."""
     section = _section(config)
     found = experiments(config)
     problems = []
+    models = [*found, *tabular_names(config)]
     for name, spec in (section.get("late_fusion") or {}).items():
         for member in spec.get("members") or []:
-            if member not in found:
+            if member not in models:
                 problems.append(f"multimodal.late_fusion.{name}.members: '{member}' is not "
-                                f"an experiment (have {sorted(found)})")
+                                f"an experiment or tabular model (have {sorted(models)})")
     active = section.get("active_learning") or {}
     base = active.get("experiment")
     if active and (base not in found or found[base]["inputs"] != ["image"]):

@@ -89,7 +89,7 @@ def write_multimodal_contract(root: str | os.PathLike, n_objects: int = 400,
     Returns
     -------
     dict
-        ``tables``, ``spectra``, ``images``: per-shard paths; ``grid``: its path;
+        ``tables``, ``image_sample``, ``spectra``, ``images``: per-shard paths; ``grid``: its path;
         ``truth``: every object's table row.
     """
     rng = np.random.default_rng(seed)
@@ -118,7 +118,7 @@ def write_multimodal_contract(root: str | os.PathLike, n_objects: int = 400,
     reason = np.where(rng.random(n_objects) < reject_fraction,
                       rng.choice(np.array(["no_spectrum", "no_image", "no_sfr_stats"]),
                                  n_objects), "")
-    out: dict = {"tables": [], "spectra": [], "images": [], "catalog": []}
+    out: dict = {"tables": [], "image_sample": [], "spectra": [], "images": [], "catalog": []}
     base = root / "results/galaxies/sdss"
     rows = []
     for s in range(n_shards):
@@ -141,12 +141,18 @@ def write_multimodal_contract(root: str | os.PathLike, n_objects: int = 400,
         table["kept"] = r == ""
         table["reject_reason"] = r
         table["reject_detail"] = ""
-        paths = {"tables": base / f"{name}.parquet", "spectra": base / f"spectra/{name}.npy",
+        # the image sample: the same without the spectra (no_spectrum objects kept)
+        image_sample = table.assign(spectrum_row=-1, kept=(r == "") | (r == "no_spectrum"),
+                                    reject_reason=np.where(r == "no_spectrum", "", r))
+        paths = {"tables": base / f"{name}.parquet",
+                 "image_sample": base / f"image_sample/{name}.parquet",
+                 "spectra": base / f"spectra/{name}.npy",
                  "images": base / f"images/{name}.npy",
                  "catalog": root / f"results/galaxies/catalog/shards/{name}.parquet"}
         for p in paths.values():
             p.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(table, paths["tables"])
+        write_parquet(image_sample, paths["image_sample"])
         save_npy(spectra[sel[has_spec]], paths["spectra"])
         save_npy(images[sel[has_img]], paths["images"])
         write_parquet(pd.DataFrame({"object_id": table["object_id"], "split": split[sel],

@@ -16,7 +16,8 @@ __all__ = ["fill", "GALAXIES", "CATALOG", "CROSSMATCH", "CUTFLOW", "CATALOG_REJE
            "LEARNING_CURVE", "PREDICTIONS", "METRICS", "CALIBRATION", "METHOD_TABLE",
            "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "RUN_SUMMARY", "SDSS", "SDSS_TARGETS",
            "SDSS_TABLE", "SDSS_SPECTRA_TABLE", "SDSS_SPECTRA_TENSOR", "SDSS_SPECTRA_GRID",
-           "SDSS_IMAGE_TABLE", "SDSS_IMAGE_TENSOR", "SDSS_REJECT_COUNTS", "SDSS_RAW",
+           "SDSS_IMAGE_TABLE", "SDSS_IMAGE_TENSOR", "SDSS_IMAGE_SAMPLE", "SDSS_REJECT_COUNTS",
+           "SDSS_RAW",
            "MODEL_PACKAGE",
            "PREDICT_RUN", "html_of", "raw"]
 
@@ -65,6 +66,8 @@ SDSS_SPECTRA_TABLE = f"{SDSS}/spectra/{{shard}}.parquet"
 SDSS_SPECTRA_TENSOR = f"{SDSS}/spectra/{{shard}}.npy"
 SDSS_SPECTRA_GRID = f"{SDSS}/spectra/grid.json"
 SDSS_IMAGE_TABLE = f"{SDSS}/images/{{shard}}.parquet"
+# SDSS_TABLE without the spectra (image kept, targets finite): what image-only models read
+SDSS_IMAGE_SAMPLE = f"{SDSS}/image_sample/{{shard}}.parquet"
 SDSS_IMAGE_TENSOR = f"{SDSS}/images/{{shard}}.npy"
 SDSS_REJECT_COUNTS = f"{SDSS}/reject_counts.csv"
 # Raw SDSS downloads under resources/{archive}/ (fill archive=): per-shard manifests of

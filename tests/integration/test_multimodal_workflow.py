@@ -35,7 +35,7 @@ N_PIXELS = 1200
 UPSTREAM = {"simulate_mock_archive", "fetch_mpajhu", "fetch_dr9_sweeps", "crossmatch",
             "simulate_sdss_spectra", "simulate_sdss_images", "fetch_mpajhu_dr7",
             "fetch_sdss_spectra", "fetch_sdss_images", "sdss_targets", "sdss_spectra",
-            "sdss_spectra_grid", "sdss_images", "sdss_table"}
+            "sdss_spectra_grid", "sdss_images", "sdss_table", "sdss_image_sample"}
 
 
 def _targets() -> list[str]:
@@ -151,7 +151,9 @@ def test_networks_and_active_learning(workflow_run):
         history = pd.read_csv(workdir / f"{M}/models/{n}/history.csv")
         assert history["loss"].iloc[-1] < history["loss"].iloc[0], (n, history)
     pred = pd.read_parquet(workdir / f"{M}/predictions/image-cnn.parquet")
-    assert (pred["z_sigma"] > 0).all()  # MC dropout
+    # MC dropout: 3 passes through the tiny head can coincide for an object whose head
+    # units are all inactive, so not every sigma need be positive
+    assert (pred["z_sigma"] > 0).mean() > 0.95, pred["z_sigma"].describe()
     curve = pd.read_csv(workdir / f"{M}/metrics/active_learning.csv")
     assert sorted(set(curve["n_labels"])) == [40, 60, 80]
     assert set(curve["target"]) == {"z", "sfr_tot_median"}

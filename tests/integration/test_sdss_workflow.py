@@ -36,6 +36,7 @@ TARGETS = [
     *(f"results/galaxies/sdss/{s}.parquet" for s in SHARDS),
     *(f"results/galaxies/sdss/spectra/{s}.npy" for s in SHARDS),
     *(f"results/galaxies/sdss/images/{s}.npy" for s in SHARDS),
+    *(f"results/galaxies/sdss/image_sample/{s}.parquet" for s in SHARDS),
     "results/galaxies/sdss/spectra/grid.json",
     "results/galaxies/sdss/reject_counts.csv",
 ]
@@ -169,6 +170,23 @@ def test_image_rows_are_the_mocks_cutouts_and_missing_ones_are_recorded(run):
     assert n_dead >= 1
 
 
+def test_image_sample_keeps_objects_whatever_their_spectrum(run):
+    for shard in SHARDS:
+        table = pd.read_parquet(run / f"results/galaxies/sdss/{shard}.parquet")
+        sample = pd.read_parquet(run / f"results/galaxies/sdss/image_sample/{shard}.parquet")
+        assert sample["object_id"].tolist() == table["object_id"].tolist()
+        assert (sample["image_row"] == table["image_row"]).all()
+        assert (sample["spectrum_row"] == -1).all()
+        spectral = table["reject_reason"].isin(["no_spectrum", "unreadable_spectrum",
+                                                "bad_spectrum"])
+        # kept = the joint sample plus the objects lost to their spectrum alone that
+        # have an image and finite targets
+        targets = table[["z", *SFR_COLUMNS]].notna().all(axis=1)
+        expected = table["kept"] | (spectral & (table["image_row"] >= 0) & targets)
+        assert sample["kept"].tolist() == expected.tolist()
+        assert (sample["reject_reason"] == "")[sample["kept"]].all()
+
+
 def _planned(repo: Path, workdir: Path, extra: dict) -> set[str]:
     (workdir / "change.yaml").write_text(yaml.safe_dump(extra))
     out = _run(repo, workdir, "-n", configs=("config.yaml", "change.yaml"))
@@ -181,4 +199,5 @@ def test_grid_change_reruns_spectra_only_and_image_change_images_only(run, repo)
     assert _planned(repo, run, grid) == {"sdss_spectra", "sdss_spectra_grid", "sdss_table",
                                              "sdss_summary"}
     stretch = {"galaxies": {"sdss": {"images": {"softening_nmgy": [1, 1, 1, 1, 1]}}}}
-    assert _planned(repo, run, stretch) == {"sdss_images", "sdss_table", "sdss_summary"}
+    assert _planned(repo, run, stretch) == {"sdss_images", "sdss_table", "sdss_image_sample",
+                                            "sdss_summary"}

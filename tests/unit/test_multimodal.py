@@ -122,7 +122,12 @@ def test_missing_contract_column_is_an_error_naming_it(contract, tmp_path):
 def test_image_experiments_read_no_spectra(repo):
     config = yaml.safe_load((repo / "config/config.yaml").read_text())
     found = multimodal.experiments(config)
-    assert set(multimodal.inputs(found["image-cnn"], ["shard-000"])) == {"tables", "image"}
+    image_inputs = multimodal.inputs(found["image-cnn"], ["shard-000"])
+    assert set(image_inputs) == {"tables", "image"}
+    # the image sample, not SDSS_TABLE (which the spectra feed): a grid change spares it
+    assert image_inputs["tables"] == ["results/galaxies/sdss/image_sample/shard-000.parquet"]
+    assert multimodal.inputs(found["early-fusion"], ["shard-000"])["tables"] == \
+        ["results/galaxies/sdss/shard-000.parquet"]
     assert set(multimodal.inputs(found["early-fusion"], ["shard-000"])) == \
         {"tables", "image", "spectrum"}
     assert "spectrum_grid" not in found["image-cnn"]

@@ -69,8 +69,8 @@ def mm_tabular_inputs(wildcards):
 
 def mm_feature_inputs(wildcards):
     tensor = {"image": paths.SDSS_IMAGE_TENSOR, "spectrum": paths.SDSS_SPECTRA_TENSOR}
-    out = {"tables": shard_paths(paths.SDSS_TABLE),
-           "tensors": shard_paths(tensor[wildcards.modality])}
+    sample = getattr(paths, multimodal.sample_table([wildcards.modality]))
+    out = {"tables": shard_paths(sample), "tensors": shard_paths(tensor[wildcards.modality])}
     if wildcards.modality == "spectrum":
         out["grid"] = paths.SDSS_SPECTRA_GRID
     return out

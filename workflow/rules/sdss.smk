@@ -227,6 +227,24 @@ rule sdss_table:
         "../scripts/sdss_table.py"
 
 
+# The same without the spectra: image-only models read it, so that a spectrum setting
+# (grid, gridding) leaves them alone.
+rule sdss_image_sample:
+    input:
+        targets=paths.SDSS_TARGETS,
+        images=paths.SDSS_IMAGE_TABLE,
+    output:
+        paths.SDSS_IMAGE_SAMPLE,
+    log:
+        "logs/sdss/image_sample/{shard}.log",
+    benchmark:
+        "benchmarks/sdss/image_sample/{shard}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/sdss_table.py"
+
+
 rule sdss_summary:
     input:
         shard_paths(paths.SDSS_TABLE),

@@ -1,4 +1,5 @@
-"""Snakemake adapter: the SDSS sample table of one shard (galstar.catalog.sdss.write_sdss_table)."""
+"""Snakemake adapter: the SDSS sample table, or image sample, of one shard
+(galstar.catalog.sdss.write_sdss_table)."""
 
 from galstar.logs import rule_log
 
@@ -6,4 +7,5 @@ with rule_log(snakemake):  # noqa: F821  (imports inside: their errors go to the
     from galstar.catalog.sdss import write_sdss_table
 
     i = snakemake.input  # noqa: F821
-    write_sdss_table(i.targets, i.spectra, i.images, snakemake.output[0])  # noqa: F821
+    # rule sdss_image_sample has no spectra: the image sample
+    write_sdss_table(i.targets, i.get("spectra"), i.images, snakemake.output[0])  # noqa: F821

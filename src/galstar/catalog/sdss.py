@@ -1,5 +1,6 @@
 """The SDSS sample of one catalogue shard: targets, and the joined table of the multimodal
-inputs (``paths.SDSS_TARGETS``, ``paths.SDSS_TABLE``).
+inputs (``paths.SDSS_TARGETS``, ``paths.SDSS_TABLE``; ``paths.SDSS_IMAGE_SAMPLE`` without
+the spectra, for image-only models).
 
 :func:`sdss_targets`: every catalogue object in catalogue order with its identifiers,
 split, the catalogue's spectroscopic z and the eight MPA-JHU DR7 total-SFR statistics
@@ -95,7 +96,7 @@ def _first_reason(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return reason, detail
 
 
-def assemble_sdss_table(targets: pd.DataFrame, spectra: pd.DataFrame,
+def assemble_sdss_table(targets: pd.DataFrame, spectra: pd.DataFrame | None,
                         images: pd.DataFrame) -> pd.DataFrame:
     """One row per target, in order, with the tensor rows and the first reject reason.
 
@@ -103,8 +104,10 @@ def assemble_sdss_table(targets: pd.DataFrame, spectra: pd.DataFrame,
     ----------
     targets : pandas.DataFrame
         :func:`sdss_targets`.
-    spectra : pandas.DataFrame
-        :func:`galstar.spectra.sdss_sample.preprocess_spectra_shard`'s table.
+    spectra : pandas.DataFrame or None
+        :func:`galstar.spectra.sdss_sample.preprocess_spectra_shard`'s table. None: the
+        image sample (``paths.SDSS_IMAGE_SAMPLE``), kept whatever the spectrum, every
+        ``spectrum_row`` -1, so that image-only models do not depend on the spectra.
     images : pandas.DataFrame
         :func:`galstar.imaging.sdss.preprocess_images_shard`'s table.
 
@@ -114,6 +117,13 @@ def assemble_sdss_table(targets: pd.DataFrame, spectra: pd.DataFrame,
         When the three tables do not list the same objects in the same order.
     """
     ids = targets["object_id"].to_numpy(np.int64)
+    if spectra is None:
+        spectra = pd.DataFrame({"object_id": ids, "spectrum_row": np.full(len(ids), -1),
+                                "spectrum_reason": "", "spectrum_detail": "",
+                                "spec_z": np.nan, "spec_class": "", "spectrum_source": ""})
+        with_spectra = False
+    else:
+        with_spectra = True
     for name, other in (("spectra", spectra), ("images", images)):
         if not np.array_equal(other["object_id"].to_numpy(np.int64), ids):
             raise ValueError(f"the {name} table does not list the shard's objects in "
@@ -128,7 +138,8 @@ def assemble_sdss_table(targets: pd.DataFrame, spectra: pd.DataFrame,
     table["reject_reason"] = reason.astype(str)
     table["reject_detail"] = detail.astype(str)
     table["kept"] = table["reject_reason"] == ""
-    if not ((table["spectrum_row"] >= 0) & (table["image_row"] >= 0))[table["kept"]].all():
+    rows = (table["image_row"] >= 0) & ((table["spectrum_row"] >= 0) | (not with_spectra))
+    if not rows[table["kept"]].all():
         raise AssertionError("a kept object lacks a tensor row")
     table = table.drop(columns=["spectrum_reason", "spectrum_detail", "image_reason",
                                 "image_detail"])
@@ -145,11 +156,13 @@ def write_sdss_targets(catalog_path: str | os.PathLike, dr7_path: str | os.PathL
     return targets
 
 
-def write_sdss_table(targets_path: str | os.PathLike, spectra_path: str | os.PathLike,
+def write_sdss_table(targets_path: str | os.PathLike, spectra_path: str | os.PathLike | None,
                      images_path: str | os.PathLike, out_path: str | os.PathLike
                      ) -> pd.DataFrame:
-    """:func:`assemble_sdss_table` of the three shard tables, written to ``out_path``."""
-    table = assemble_sdss_table(read_parquet(targets_path), read_parquet(spectra_path),
+    """:func:`assemble_sdss_table` of the shard tables (no spectra: the image sample),
+    written to ``out_path``."""
+    spectra = read_parquet(spectra_path) if spectra_path else None
+    table = assemble_sdss_table(read_parquet(targets_path), spectra,
                                 read_parquet(images_path))
     write_parquet(table, out_path)
     return table

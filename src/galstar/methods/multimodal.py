@@ -21,7 +21,7 @@ from galstar.training.experiments import resolve_experiments
 
 __all__ = ["NAME", "TARGETS", "SFR_STATISTICS", "CONTRACT_COLUMNS", "MODEL_INPUTS",
            "KERAS_MODULES", "contract_path", "experiments", "config_problems",
-           "label_columns", "inputs", "read_tables", "load_split", "model_builder",
+           "label_columns", "inputs", "sample_table", "read_tables", "load_split", "model_builder",
            "baseline_inputs", "baseline_table", "final_targets", "late_fusion_names",
            "tabular_names", "result_names"]
 
@@ -127,12 +127,19 @@ def label_columns(found: Mapping[str, Any] | None = None) -> tuple[str, ...]:
 
 
 def inputs(experiment: Mapping[str, Any], shards: Sequence[str]) -> dict[str, list[str]]:
-    """The SDSS tables and the tensors of the experiment's modalities (no spectra for an
-    image-only model, so a spectrum grid change leaves it alone)."""
-    out = {"tables": [contract_path("SDSS_TABLE", shard=s) for s in shards]}
+    """The SDSS tables and the tensors of the experiment's modalities. An image-only
+    model reads the image sample (no spectra), so a spectrum setting leaves it alone."""
+    out = {"tables": [contract_path(sample_table(experiment["inputs"]), shard=s)
+                      for s in shards]}
     for modality in experiment["inputs"]:
         out[modality] = [contract_path(_TENSORS[modality], shard=s) for s in shards]
     return out
+
+
+def sample_table(modalities: Sequence[str]) -> str:
+    """The contract table of a model of ``modalities``: ``SDSS_TABLE`` (both kept) when
+    it reads spectra, else ``SDSS_IMAGE_SAMPLE`` (kept whatever the spectrum)."""
+    return "SDSS_TABLE" if "spectrum" in modalities else "SDSS_IMAGE_SAMPLE"
 
 
 def read_tables(tables: Sequence[str | os.PathLike]) -> pd.DataFrame:

@@ -119,8 +119,9 @@ def fit_stacking(members: Mapping[str, pd.DataFrame], targets: Sequence[str],
                  spec: Mapping[str, Any], *, seed: int = 0
                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Late fusion: a ridge combiner of the members' predicted targets, fitted on the
-    validation objects only (alpha by k-fold CV on them); validation predictions are
-    out-of-fold, test predictions come from the combiner fitted on all of validation.
+    validation objects only (alpha by k-fold CV on them), on the objects every member
+    predicts; validation predictions are out-of-fold, test predictions come from the
+    combiner fitted on all of validation.
 
     Parameters
     ----------
@@ -151,8 +152,12 @@ def fit_stacking(members: Mapping[str, pd.DataFrame], targets: Sequence[str],
         merged = merged.merge(frame[["object_id", *cols]].rename(
             columns={c: f"{name}:{c}" for c in cols}), on="object_id", how="inner",
             validate="one_to_one")
-    if len(merged) != len(base):
-        raise ValueError(f"late fusion members {names} do not predict the same objects")
+    # image-only members also predict the few objects lost to their spectrum: the
+    # combiner uses the objects every member predicts
+    if not len(merged):
+        raise ValueError(f"late fusion members {names} predict no object in common")
+    n_uncommon = int(pd.concat([m["object_id"] for m in members.values()]).nunique()
+                     - len(merged))
     features = [f"{n}:{t}_pred" for n in names for t in targets]
     val = merged[merged["split"] == "val"].reset_index(drop=True)
     test = merged[merged["split"] == "test"].reset_index(drop=True)
@@ -193,6 +198,7 @@ def fit_stacking(members: Mapping[str, pd.DataFrame], targets: Sequence[str],
     return pd.concat(frames, ignore_index=True), {
         "kind": "stacking", "members": names, "chosen": {"alpha": float(ridge.alpha_)},
         "alphas": alphas, "cv_folds": folds, "fit_split": "val", "n_fit": len(val),
+        "n_not_predicted_by_every_member": n_uncommon,
         "own_target_weights": weights, "fit_s": fit_s, "predict_s": predict_s}
 
 

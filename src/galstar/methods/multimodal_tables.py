@@ -106,12 +106,17 @@ def summarise(inputs: Mapping[str, Mapping[str, str]], *, results_path: str | os
     """Read every model's predictions and timings and write the two tables.
 
     ``inputs``: model name -> ``predictions``, ``kind``, ``modality`` and the timing
-    files (``history`` and ``benchmark``, or ``fit``).
+    files (``history`` and ``benchmark``, or ``fit``). Every model is scored on the
+    objects all of them predict (image-only models, reading the image sample, also
+    predict the few galaxies lost to their spectrum).
     """
     from galstar.evaluation.evaluate import write_csv
     from galstar.io import read_parquet
 
     predictions = {n: read_parquet(spec["predictions"]) for n, spec in inputs.items()}
+    common = set.intersection(*(set(p["object_id"]) for p in predictions.values()))
+    predictions = {n: p[p["object_id"].isin(common)].reset_index(drop=True)
+                   for n, p in predictions.items()}
     kinds = {n: {"kind": spec["kind"], "modality": spec["modality"]}
              for n, spec in inputs.items()}
     times = {n: wall_times(history=spec.get("history"), benchmark=spec.get("benchmark"),

@@ -35,7 +35,7 @@ def test_killed_forcerun_train_is_rebuilt_by_a_plain_rerun(tmp_path):
     assert "table_html_galeffnet_metrics_table1" in {j.rule for j in jobs}
     assert rebuilt == {"train", "predict", "evaluate", "plot_learning_curve",
                        "galeffnet_breakdown", "galeffnet_figures", "galeffnet_table1",
-                       "calibration_summary"}
+                       "calibration_summary", "package_model"}
     assert all(j.reason.startswith("Input files updated by another job")
                for j in jobs if j.rule != "train")
     outputs = [o for j in jobs for o in j.output]

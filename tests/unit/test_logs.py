@@ -102,6 +102,15 @@ with rule_log(job):
 """
 
 
+def _default_sigint():
+    """A job started from a terminal gets SIGINT; one started in the background by a
+    non-interactive shell inherits it ignored (and Python then never raises
+    KeyboardInterrupt), so the job is given the terminal's default."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_is_one_line_and_status_130(tmp_path):
     import signal
     import subprocess
@@ -109,7 +118,8 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path):
 
     path = tmp_path / "train.log"
     proc = subprocess.Popen([sys.executable, "-c", _SLEEPER, str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     assert proc.stdout.readline() == "ready\n"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -161,7 +171,7 @@ def test_ctrl_c_to_a_job_with_worker_processes_is_one_line(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-c", _POOL, str(tmp_path / "job.log")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     assert proc.stdout.readline() == "ready\n"
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)

@@ -21,10 +21,9 @@ figure). Scoring against the simulator's truth is in :mod:`galstar.scoring`.
 
 from __future__ import annotations
 
-import importlib
+from galstar.lazy import lazy_exports
 
-# Names -> the submodule that defines them, imported on first use (PEP 562): a
-# caller that needs one submodule (the DAG's config checks) does not pay for all.
+# Names -> the submodule that defines them, imported on first use (galstar.lazy).
 _EXPORTS: dict[str, str] = {
     "Ellipse": "galstar.imaging.ellipse",
     "REJECT_REASONS": "galstar.imaging.pipeline",
@@ -40,16 +39,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

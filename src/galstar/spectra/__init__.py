@@ -12,10 +12,9 @@ function :func:`preprocess_sdss_files` (modules sdss, sdss_grid, sdss_shard).
 
 from __future__ import annotations
 
-import importlib
+from galstar.lazy import lazy_exports
 
-# Names -> the submodule that defines them, imported on first use (PEP 562): a
-# caller that needs one submodule (the DAG's config checks) does not pay for all.
+# Names -> the submodule that defines them, imported on first use (galstar.lazy).
 _EXPORTS: dict[str, str] = {
     "read_btsettl": "galstar.spectra.btsettl",
     "read_carmenes": "galstar.spectra.carmenes",
@@ -70,16 +69,4 @@ __all__ = sorted(_EXPORTS)
 from galstar.spectra.normalise import normalise  # noqa: E402, F401
 from galstar.spectra.stitch import stitch  # noqa: E402, F401
 
-
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

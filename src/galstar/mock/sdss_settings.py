@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from galstar.mock.settings import check_option_names
+
 __all__ = ["SdssMockSettings", "validate_sdss_options", "sdss_option_names"]
 
 
@@ -64,11 +66,7 @@ class SdssMockSettings:
             For an unknown key or a value out of range (the message names
             ``mock.sdss.<key>``).
         """
-        unknown = sorted(set(opts) - sdss_option_names())
-        if unknown:
-            keys = ", ".join(f"mock.sdss.{k}" for k in unknown)
-            raise ValueError(f"unknown mock SDSS option(s) {keys}; "
-                             f"known: {sorted(sdss_option_names())}")
+        check_option_names(opts, cls, "mock.sdss", "mock SDSS")
         s = cls(**opts)
         if s.n_spectra is not None and int(s.n_spectra) < 0:
             raise ValueError(f"mock.sdss.n_spectra must be >= 0 or null, got {s.n_spectra}")

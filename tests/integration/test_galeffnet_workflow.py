@@ -9,21 +9,18 @@ exactly those rules; the upstream stages have their own integration tests.
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from synthetic import write_synthetic_shards
+from workflow_runs import run_below, snakemake_below
 
 pytestmark = pytest.mark.slow
 
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 EXPERIMENTS = ["tiny", "tiny-bands-gr"]
 FIGURES = ["pred_vs_ref", "distributions", "uncertainty", "by_size", "by_redshift", "by_type"]
 
@@ -73,29 +70,11 @@ def _config(repo: Path, learning_rate: float) -> dict:
 
 
 def _run(repo: Path, workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    cfg = workdir / "config.yaml"
-    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-    base = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", str(cfg), "--directory",
-            str(workdir)]
-    rules = _rules(tuple(base), tuple(env.items()))
-    return subprocess.run([*base, "--allowed-rules", *sorted(rules - UPSTREAM), "--cores", "2",
-                           *args], capture_output=True, text=True, env=env, timeout=1200)
-
-
-@functools.cache
-def _rules(base: tuple[str, ...], env: tuple[tuple[str, str], ...]) -> frozenset[str]:
-    listed = subprocess.run([*base, "--list-rules"], capture_output=True, text=True,
-                            env=dict(env), timeout=600, check=True)
-    rules = frozenset(listed.stdout.split())
-    assert UPSTREAM <= rules, sorted(UPSTREAM - rules)  # a renamed rule would slip through
-    return rules
+    return run_below(repo, workdir, config, UPSTREAM, *args, timeout=1200)
 
 
 def _snakemake(repo: Path, workdir: Path, config: dict, *args: str) -> str:
-    proc = _run(repo, workdir, config, *args)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    return proc.stdout + proc.stderr
+    return snakemake_below(repo, workdir, config, UPSTREAM, *args, timeout=1200)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Set
@@ -49,3 +50,26 @@ def snakemake_below(repo: Path, workdir: Path, config: dict, upstream: Set[str],
     proc = run_below(repo, workdir, config, upstream, *args, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return proc.stdout + proc.stderr
+
+
+def report_below(repo: Path, workdir: Path, config: dict, upstream: Set[str],
+                 targets: list[str], own: str, timeout: int = 1200) -> str:
+    """The HTML report (``workdir/report.html``) of a run below synthetic files; its text.
+
+    The report walks the whole DAG, upstream stages included, whose report files the test
+    did not make: each one Snakemake names missing gets a stand-in, never a file under
+    ``own`` (the rules under test must have made theirs).
+    """
+    missing_file = re.compile(r"File (\S+) marked for report but does not exist")
+    for _ in range(20):
+        proc = run_below(repo, workdir, config, upstream, "--report", "report.html", *targets,
+                         timeout=timeout)
+        missing = missing_file.search(proc.stdout + proc.stderr)
+        if proc.returncode == 0 or not missing:
+            break
+        assert not missing.group(1).startswith(own), missing.group(1)
+        stand_in = workdir / missing.group(1)
+        stand_in.parent.mkdir(parents=True, exist_ok=True)
+        stand_in.write_text("upstream stand-in\n")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return (workdir / "report.html").read_text(errors="replace")

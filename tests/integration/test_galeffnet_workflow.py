@@ -10,14 +10,13 @@ exactly those rules; the upstream stages have their own integration tests.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from synthetic import write_synthetic_shards
-from workflow_runs import run_below, snakemake_below
+from workflow_runs import report_below, snakemake_below
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +66,6 @@ def _config(repo: Path, learning_rate: float) -> dict:
     section["training"]["deterministic"] = True
     config["evaluation"]["mc_passes"] = 3
     return config
-
-
-def _run(repo: Path, workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    return run_below(repo, workdir, config, UPSTREAM, *args, timeout=1200)
 
 
 def _snakemake(repo: Path, workdir: Path, config: dict, *args: str) -> str:
@@ -130,20 +125,8 @@ def test_predictions_carry_mc_dropout_spread(workflow_run):
 
 def test_report_holds_every_table_and_figure(workflow_run, repo):
     workdir, config = workflow_run
-    # The report walks the whole DAG, upstream stages included; their report files are not
-    # made here (Stage 3 inputs are synthetic), so stand-ins are written for them.
-    upstream = re.compile(r"File (\S+) marked for report but does not exist")
-    for _ in range(20):
-        proc = _run(repo, workdir, config, "--report", "report.html", *_targets())
-        missing = upstream.search(proc.stdout + proc.stderr)
-        if proc.returncode == 0 or not missing:
-            break
-        assert not missing.group(1).startswith(G), missing.group(1)
-        stand_in = workdir / missing.group(1)
-        stand_in.parent.mkdir(parents=True, exist_ok=True)
-        stand_in.write_text("upstream stand-in\n")
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    html = (workdir / "report.html").read_text(errors="replace")
+    # Stage 3 inputs are synthetic: upstream report files get stand-ins
+    html = report_below(repo, workdir, config, UPSTREAM, _targets(), G)
     reported = [t for t in _targets() if t.endswith((".png", ".csv"))
                 and "/models/" not in t or t.endswith("learning_curve.png")]
     reported = [t for t in reported if t != "results/calibration.csv"] + ["calibration.csv"]

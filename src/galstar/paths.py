@@ -17,7 +17,9 @@ __all__ = ["fill", "GALAXIES", "CATALOG", "CROSSMATCH", "CUTFLOW", "CATALOG_REJE
            "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "RUN_SUMMARY", "SDSS", "SDSS_TARGETS",
            "SDSS_TABLE", "SDSS_SPECTRA_TABLE", "SDSS_SPECTRA_TENSOR", "SDSS_SPECTRA_GRID",
            "SDSS_IMAGE_TABLE", "SDSS_IMAGE_TENSOR", "SDSS_IMAGE_SAMPLE", "SDSS_REJECT_COUNTS",
-           "SDSS_RAW",
+           "SDSS_RAW", "SFI", "SFI_TABLE", "SFI_IMAGES", "SFI_SPECTRA", "SFI_TRUTH",
+           "SFI_REJECTS", "SFI_GRID", "SFI_REJECT_COUNTS", "SFI_IMAGE_TABLE", "SFI_IMAGE_STACK",
+           "SFI_RESTFRAME_TABLE", "SFI_RESTFRAME", "SFI_PCA", "PANSTARRS_RAW",
            "MODEL_PACKAGE",
            "PREDICT_RUN", "html_of", "raw"]
 
@@ -75,6 +77,24 @@ SDSS_REJECT_COUNTS = f"{SDSS}/reject_counts.csv"
 SDSS_RAW = {"spectra": "resources/{archive}/sdss/spectra/{shard}.parquet",
             "images": "resources/{archive}/sdss/images/{shard}.parquet",
             "dr7": "resources/{archive}/mpajhu_dr7/sfr.parquet"}
+# Spectra from images (Wu & Peek 2020; panstarrs.smk): PS1 grizy cutouts and rest-frame
+# SDSS spectra of the SDSS sample galaxies, per shard, rows aligned with SFI_TABLE.
+SFI = f"{GALAXIES}/spectra_from_images"
+SFI_TABLE = f"{SFI}/{{shard}}.parquet"  # kept objects in tensor row order (sfi_sample)
+SFI_IMAGES = f"{SFI}/images/{{shard}}.npy"  # float32 (N, 5, S, S), g, r, i, z, y
+SFI_SPECTRA = f"{SFI}/spectra/{{shard}}.npy"  # float32 (N, 2, 1000): flux, weight
+SFI_TRUTH = f"{SFI}/truth/{{shard}}.npy"  # float32 (N, 1000); all NaN on a live archive
+SFI_REJECTS = f"{SFI}/rejects/{{shard}}.parquet"  # object_id, reason
+SFI_GRID = f"{SFI}/restframe_grid.json"  # loglam start/stop/n, normalisation, PCA
+SFI_REJECT_COUNTS = f"{SFI}/reject_counts.csv"
+# intermediate products of panstarrs.smk (per shard unless noted)
+SFI_IMAGE_TABLE = f"{SFI}/ps1/{{shard}}.parquet"  # every object: image row, reject_reason
+SFI_IMAGE_STACK = f"{SFI}/ps1/{{shard}}.npy"  # preprocessed cutouts of the kept objects
+SFI_RESTFRAME_TABLE = f"{SFI}/restframe/{{shard}}.parquet"  # every object: row, reject
+SFI_RESTFRAME = f"{SFI}/restframe/{{shard}}.npy"  # (n, 3, 1000) flux, ivar, truth
+SFI_PCA = f"{SFI}/restframe/pca.npz"  # gap-filling components (training split only)
+# raw PS1 downloads (fill archive=): per-shard manifest, cached FITS beside it
+PANSTARRS_RAW = "resources/{archive}/panstarrs/{shard}.parquet"
 MOCK_OVERVIEW = "results/mock/overview.png"
 # The report's page of the run: code version, archive, methods and their models.
 RUN_SUMMARY = "results/run_summary.html"

@@ -108,7 +108,8 @@ def _sdss(config: Mapping[str, Any]) -> Iterator[str]:
         try:
             build(section.get(key) or {})
         except (TypeError, ValueError) as err:
-            yield f"galaxies.sdss.{key}: {err}"
+            path, text = f"galaxies.sdss.{key}", str(err)
+            yield text if path in text else f"{path}: {text}"
 
 
 def _stellar_mock(config: Mapping[str, Any]) -> Iterator[str]:

@@ -271,7 +271,7 @@ def test_settings_from_mapping_names_bad_keys():
                                        "window": [6000, 6500]})
     assert s.bad_value == (1 << 24) | (1 << 23)
     assert s.window == (6000, 6500)
-    with pytest.raises(ValueError, match=r"spectra: unknown key\(s\) \['smooth'\]"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) spectra\.smooth;"):
         SdssGridSettings.from_mapping({"smooth": 3})
     with pytest.raises(ValueError, match="spectra.fill: 'cubic'"):
         SdssGridSettings.from_mapping({"fill": "cubic"})

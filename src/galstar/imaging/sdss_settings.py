@@ -7,10 +7,12 @@ workflow's config checks build them at parse time without those imports.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from galstar.options import check_option_names
 
 __all__ = ["BANDS", "SDSS_SOFTENING_NMGY", "SdssImageSettings"]
 
@@ -72,10 +74,7 @@ class SdssImageSettings:
                      ) -> SdssImageSettings:
         """Build from a config mapping (each key optional); an unknown key raises
         ``ValueError`` naming it."""
-        names = {f.name for f in fields(cls) if f.init}
-        unknown = set(config) - names
-        if unknown:
-            raise ValueError(f"{key}: unknown key(s) {sorted(unknown)} (known: {sorted(names)})")
+        check_option_names(config, cls, key)
         kwargs = dict(config)
         if "softening_nmgy" in kwargs:
             kwargs["softening_nmgy"] = tuple(float(v) for v in kwargs["softening_nmgy"])

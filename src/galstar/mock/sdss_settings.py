@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from galstar.mock.settings import check_option_names
+from galstar.options import check_option_names
 
 __all__ = ["SdssMockSettings", "validate_sdss_options", "sdss_option_names"]
 
@@ -66,7 +66,7 @@ class SdssMockSettings:
             For an unknown key or a value out of range (the message names
             ``mock.sdss.<key>``).
         """
-        check_option_names(opts, cls, "mock.sdss", "mock SDSS")
+        check_option_names(opts, cls, "mock.sdss")
         s = cls(**opts)
         if s.n_spectra is not None and int(s.n_spectra) < 0:
             raise ValueError(f"mock.sdss.n_spectra must be >= 0 or null, got {s.n_spectra}")

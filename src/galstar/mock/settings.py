@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["MockSettings", "check_option_names", "validate_options", "option_names"]
+from galstar.options import check_option_names
+
+__all__ = ["MockSettings", "validate_options", "option_names"]
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class MockSettings:
             For an unknown key (named as ``mock.options.<key>``), or a PSF range or
             depth table the mock cannot use.
         """
-        check_option_names(opts, cls, "mock.options", "mock archive")
+        check_option_names(opts, cls, "mock.options")
         for key in ("patch_center", "psf_fwhm_range_arcsec"):
             if key in opts:
                 opts[key] = tuple(float(v) for v in opts[key])
@@ -122,20 +124,6 @@ class MockSettings:
             b: pixel_sigma_from_depth(d, self.depth_psf_fwhm_arcsec, self.pixscale_arcsec)
             for b, d in self.depth_mag.items()
         }
-
-
-def check_option_names(opts: Mapping[str, Any], settings: type, section: str,
-                       what: str) -> None:
-    """Raise ValueError naming each key of ``opts`` that is no field of ``settings``.
-
-    ``section`` is the config path of the options (``mock.options``), ``what`` names
-    them in the message (``mock archive``).
-    """
-    known = {f.name for f in fields(settings)}
-    unknown = sorted(set(opts) - known)
-    if unknown:
-        keys = ", ".join(f"{section}.{k}" for k in unknown)
-        raise ValueError(f"unknown {what} option(s) {keys}; known: {sorted(known)}")
 
 
 def option_names() -> set[str]:

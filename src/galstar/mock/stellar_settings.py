@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from galstar.mock.settings import check_option_names
+from galstar.options import check_option_names
 
 __all__ = ["StellarMockSettings", "DEMO_OPTIONS", "validate_stellar_options",
            "stellar_option_names"]
@@ -130,7 +130,7 @@ class StellarMockSettings:
             For an unknown key (named as ``stellar.mock.options.<key>``) or a value the
             mock cannot use (the message names the key).
         """
-        check_option_names(opts, cls, "stellar.mock.options", "stellar mock")
+        check_option_names(opts, cls, "stellar.mock.options")
         if "grid_range_a" in opts:
             opts["grid_range_a"] = tuple(float(v) for v in opts["grid_range_a"])
         for key in ("vis_orders", "nir_orders"):

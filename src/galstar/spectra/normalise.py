@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial import legendre
 
+from galstar.options import check_option_names
 from galstar.spectra.continuum import estimate_continuum
 from galstar.spectra.smoothing import choose_savgol, savgol_bic
 
@@ -71,13 +72,11 @@ class NormaliseSettings:
             raise ValueError(f"normalise: passes must be >= 1, got {self.passes}")
 
     @classmethod
-    def from_mapping(cls, config: Mapping | None) -> NormaliseSettings:
-        """Build from a config mapping; unknown keys raise ``ValueError`` naming them."""
+    def from_mapping(cls, config: Mapping | None, key: str = "stellar.normalise"
+                     ) -> NormaliseSettings:
+        """Build from config ``key``; unknown keys raise ``ValueError`` naming them."""
         config = dict(config or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"normalise settings: unknown key(s) {sorted(unknown)}")
+        check_option_names(config, cls, key)
         for key in ("windows", "polyorders"):
             if key in config:
                 config[key] = tuple(int(v) for v in config[key])

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from galstar.options import check_option_names
+
 try:  # the Numba build: same function, compiled
     from spectres.spectral_resampling_numba import spectres_numba as _spectres
 
@@ -73,9 +75,7 @@ class ArmGrid:
     @classmethod
     def from_mapping(cls, config: Mapping, key: str = "grid") -> ArmGrid:
         """Build from ``{start, stop, n_pixels}``; names the key on a bad entry."""
-        unknown = set(config) - {"start", "stop", "n_pixels"}
-        if unknown:
-            raise ValueError(f"{key}: unknown key(s) {sorted(unknown)}")
+        check_option_names(config, cls, key)
         try:
             return cls(float(config["start"]), float(config["stop"]), int(config["n_pixels"]))
         except KeyError as err:

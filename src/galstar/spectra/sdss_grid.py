@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from galstar.options import check_option_names
 from galstar.spectra.errors import Rejected
 from galstar.spectra.resample import resample_flux
 from galstar.spectra.sdss import Spectrum
@@ -104,9 +105,7 @@ class SpectrumGrid:
     @classmethod
     def from_mapping(cls, config: Mapping, key: str = "grid") -> SpectrumGrid:
         """Build from ``{start, stop, n_pixels}`` (each optional); names a bad key."""
-        unknown = set(config) - {"start", "stop", "n_pixels"}
-        if unknown:
-            raise ValueError(f"{key}: unknown key(s) {sorted(unknown)}")
+        check_option_names(config, cls, key)
         d = cls()
         return cls(float(config.get("start", d.start)), float(config.get("stop", d.stop)),
                    int(config.get("n_pixels", d.n_pixels)))
@@ -164,11 +163,7 @@ class SdssGridSettings:
     @classmethod
     def from_mapping(cls, config: Mapping, key: str = "spectra") -> SdssGridSettings:
         """Build from a config mapping of the attributes (each optional); names a bad key."""
-        names = {f.name for f in fields(cls) if f.init}
-        unknown = set(config) - names
-        if unknown:
-            raise ValueError(f"{key}: unknown key(s) {sorted(unknown)} (known: "
-                             f"{sorted(names)})")
+        check_option_names(config, cls, key)
         kwargs = dict(config)
         for name in ("bad_bits", "window"):
             if name in kwargs:

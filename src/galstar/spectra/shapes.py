@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from galstar.options import check_option_names
 from galstar.spectra.echelle import ARMS, READ_SHAPES, EchelleSpectrum
 from galstar.spectra.errors import RejectRecord
 
@@ -38,13 +39,12 @@ class ShapeSettings:
     accept_merged: bool = True
 
     @classmethod
-    def from_mapping(cls, config: Mapping | None) -> ShapeSettings:
+    def from_mapping(cls, config: Mapping | None, key: str = "shape filter"
+                     ) -> ShapeSettings:
         """Build from a config mapping ``{shapes: {vis: [[61, 4096]], ...},
         accept_merged: bool}``; unknown keys or arms raise ``ValueError`` naming them."""
         config = dict(config or {})
-        unknown = set(config) - {"shapes", "accept_merged"}
-        if unknown:
-            raise ValueError(f"shape filter: unknown key(s) {sorted(unknown)}")
+        check_option_names(config, cls, key)
         shapes = _default_shapes()
         for arm, listed in (config.get("shapes") or {}).items():
             if arm not in ARMS:

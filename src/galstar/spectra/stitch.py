@@ -16,10 +16,11 @@ beyond ``max_flux_ratio``. Reason codes: ``no_valid_orders``, ``non_monotonic``,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
+from galstar.options import check_option_names
 from galstar.spectra.echelle import EchelleSpectrum
 from galstar.spectra.errors import Rejected
 
@@ -65,13 +66,11 @@ class StitchSettings:
         (9300.0, 9650.0), (11100.0, 11600.0), (13450.0, 14500.0))
 
     @classmethod
-    def from_mapping(cls, config: Mapping | None) -> StitchSettings:
-        """Build from a config mapping; unknown keys raise ``ValueError`` naming them."""
+    def from_mapping(cls, config: Mapping | None, key: str = "stellar.stitch"
+                     ) -> StitchSettings:
+        """Build from config ``key``; unknown keys raise ``ValueError`` naming them."""
         config = dict(config or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"stitch settings: unknown key(s) {sorted(unknown)}")
+        check_option_names(config, cls, key)
         if "telluric_windows" in config:
             config["telluric_windows"] = tuple(
                 (float(lo), float(hi)) for lo, hi in config["telluric_windows"])

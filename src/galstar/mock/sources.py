@@ -24,7 +24,8 @@ from galstar.archives.acquire import (
 )
 
 __all__ = ["ARCHIVES", "fetch_mpajhu", "fetch_dr9_sweeps", "cutout_source",
-           "cutout_source_key", "sdss_spectra_fetcher", "sdss_images_fetcher", "fetch_dr7"]
+           "cutout_source_key", "sdss_spectra_fetcher", "sdss_images_fetcher", "fetch_dr7",
+           "ps1_fetcher"]
 
 #: Values of the config key ``archive``.
 ARCHIVES: tuple[str, ...] = ("mock", "live")
@@ -240,3 +241,32 @@ def fetch_dr7(archive: str, dest_dir: str | os.PathLike, *,
     return fetch_mpajhu_dr7(dest_dir, base_url=base_url, names=names, timeout_s=timeout_s,
                             max_retries=max_retries, backoff_s=backoff_s,
                             rate_per_s=rate_per_s, seed=seed)
+
+
+def ps1_fetcher(archive: str, *, size: int = 224, mock_root: str | os.PathLike | None = None,
+                filenames_url: str | None = None, fitscut_url: str | None = None,
+                concurrency: int = 4, rate_per_s: float | None = None,
+                timeout_s: float = 60.0, max_retries: int = 8, backoff_s: float = 1.0,
+                seed: int = 0) -> Callable[[pd.DataFrame, str | os.PathLike], pd.DataFrame]:
+    """Return ``fetch(targets, dest_dir) -> manifest`` for Pan-STARRS1 grizy cutouts.
+
+    mock: copies the mock archive's rendered cutouts and listings
+    (:func:`galstar.mock.ps1_images.mock_fetch_ps1`); live: ``ps1filenames.py`` then
+    ``fitscut.cgi`` per band (:func:`galstar.archives.panstarrs.fetch_ps1_cutouts`, with
+    the ``download`` settings). Both write ``<dest_dir>/<object_id>/{listing.txt,
+    <band>.fits}`` and return one row per target
+    (:data:`galstar.archives.panstarrs.MANIFEST_COLUMNS`).
+    """
+    _check_archive(archive)
+    if archive == "mock":
+        if mock_root is None:
+            raise ValueError("archive 'mock' needs mock_root (config key mock.root)")
+        from galstar.mock.ps1_images import mock_fetch_ps1
+
+        return lambda targets, dest: mock_fetch_ps1(targets, dest, mock_root, size)
+    from galstar.archives.panstarrs import fetch_ps1_cutouts
+
+    return partial(fetch_ps1_cutouts, filenames_url=filenames_url, fitscut_url=fitscut_url,
+                   size=size, concurrency=concurrency, rate_per_s=rate_per_s,
+                   timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s,
+                   seed=seed)

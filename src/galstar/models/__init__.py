@@ -24,6 +24,11 @@ MODELS: dict[str, str] = {
     "spectrum_dense": "galstar.models.fusion:build_spectrum_dense",
     "spectrum_cnn1d": "galstar.models.fusion:build_spectrum_cnn1d",
     "early_fusion": "galstar.models.fusion:build_early_fusion",
+    "xresnet18": "galstar.models.xresnet:build_xresnet18",
+    "xresnet18_deconv": "galstar.models.xresnet:build_xresnet18_deconv",
+    "xresnet18_hybrid": "galstar.models.xresnet:build_xresnet18_hybrid",
+    "simple_cnn": "galstar.models.xresnet:build_simple_cnn",
+    "simple_deconv": "galstar.models.xresnet:build_simple_deconv",
 }
 
 

@@ -111,6 +111,105 @@ def _header_bands(header: fits.Header, nbands: int) -> str:
     return "".join(str(header.get(f"BAND{i}", "?")).strip() for i in range(nbands))
 
 
+_CARD = 80
+_FAST_KEYS = ("BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "BSCALE", "BZERO")
+
+
+def _card_value(card: bytes) -> int | str | None:
+    """The value of one fixed-format header card: int, str, or None when it is neither
+    (the full astropy parse then decides)."""
+    if card[8:10] != b"= ":
+        return None
+    field = card[10:].strip()
+    if field.startswith(b"'"):
+        end = field.find(b"'", 1)
+        while end != -1 and field[end + 1:end + 2] == b"'":  # '' escapes a quote
+            end = field.find(b"'", end + 2)
+        if end == -1:
+            return None
+        return field[1:end].replace(b"''", b"'").decode("ascii", "replace").rstrip()
+    value = field.split(b"/", 1)[0].strip()
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _primary_cards(data: bytes) -> tuple[dict[str, int | str | None], int] | None:
+    """The cards of the primary header that a cutout check reads, and the header's
+    length in bytes (whole 2880-byte blocks); None when its END card is not in ``data``.
+    """
+    cards: dict[str, int | str | None] = {}
+    limit = len(data) - len(data) % 2880
+    for offset in range(0, limit, _CARD):
+        card = data[offset:offset + _CARD]
+        key = card[:8].rstrip().decode("ascii", "replace")
+        if key == "END":
+            return cards, -(-(offset + _CARD) // 2880) * 2880
+        if key in _FAST_KEYS or key.startswith("BAND"):
+            cards[key] = _card_value(card)
+    return None
+
+
+def _fast_cutout_pixels(data: bytes, size: int, bands: str) -> np.ndarray | None:
+    """The cube of a cutout body read from its header cards and data bytes alone.
+
+    The checks of :func:`validate_cutout` without astropy's full parse (a tenth of the
+    CPU, on the download threads); None when the header holds anything the fast path
+    does not read (a missing END card, non-integer axes, scaled data): the full parse
+    then gives the reason.
+    """
+    parsed = _primary_cards(data)
+    if parsed is None:
+        return None
+    cards, header_bytes = parsed
+    if "BSCALE" in cards or "BZERO" in cards:
+        return None
+    naxis = cards.get("NAXIS")
+    bitpix = cards.get("BITPIX")
+    if not isinstance(naxis, int) or not isinstance(bitpix, int):
+        return None
+    axes = [cards.get(f"NAXIS{i}") for i in range(1, naxis + 1)]
+    if naxis > 3 or not all(isinstance(a, int) for a in axes):
+        return None
+    npix = math.prod(axes) if naxis else 0
+    end = header_bytes + -(-(abs(bitpix) // 8 * npix) // 2880) * 2880
+    if len(data) < end:
+        raise Rejected(f"truncated: {len(data)} of {end} bytes")
+    if bitpix != -32:
+        raise Rejected(f"bad_dtype: BITPIX {bitpix} (want -32)")
+    shape = tuple(cards.get(f"NAXIS{i}", 0) for i in (3, 2, 1))
+    if naxis != 3 or shape != (len(bands), size, size):
+        raise Rejected(f"bad_shape: {shape} (want {(len(bands), size, size)})")
+    if "BANDS" in cards:
+        got = cards["BANDS"]
+        if not isinstance(got, str):
+            return None
+        got_bands = got.strip()
+    else:
+        letters = [cards.get(f"BAND{i}", "?") for i in range(len(bands))]
+        if not all(isinstance(b, str) for b in letters):
+            return None
+        got_bands = "".join(b.strip() for b in letters)
+    if got_bands != bands:
+        raise Rejected(f"bad_bands: {got_bands!r} (want {bands!r})")
+    return np.frombuffer(data, dtype=">f4", count=npix, offset=header_bytes).reshape(shape)
+
+
+def _check_pixels(pixels: np.ndarray, bands: str) -> None:
+    """``out_of_footprint`` / ``non_finite`` (permanent) for a (nband, N, N) cube."""
+    flat = pixels.reshape(len(bands), -1)
+    finite = np.isfinite(flat)
+    has_data = (finite & (flat != 0)).any(axis=1)
+    n_bad = flat.shape[1] - np.count_nonzero(finite, axis=1)
+    for i, band in enumerate(bands):
+        if not has_data[i]:
+            raise Rejected(f"out_of_footprint: band {band} has no data", permanent=True)
+        if n_bad[i]:
+            raise Rejected(f"non_finite: {int(n_bad[i])} pixels in band {band}",
+                           permanent=True)
+
+
 def validate_cutout(data: bytes, size: int, bands: str) -> CutoutInfo:
     """Validate the body of a Legacy Survey ``fits-cutout`` response.
 
@@ -136,6 +235,10 @@ def validate_cutout(data: bytes, size: int, bands: str) -> CutoutInfo:
         pixels outside the footprint with zeros.
     """
     _check_magic(data)
+    pixels = _fast_cutout_pixels(data, size, bands)
+    if pixels is not None:
+        _check_pixels(pixels, bands)
+        return CutoutInfo(bands=bands, shape=(len(bands), size, size))
     buffer = io.BytesIO(data)
     _check_complete(buffer, len(data), 1)
     try:
@@ -155,14 +258,7 @@ def validate_cutout(data: bytes, size: int, bands: str) -> CutoutInfo:
         raise
     except (OSError, ValueError, TypeError, KeyError, IndexError) as err:
         raise Rejected(f"not_fits: {err}") from None
-    for i, band in enumerate(bands):
-        plane = pixels[i]
-        finite = np.isfinite(plane)
-        if not np.any(finite & (plane != 0)):
-            raise Rejected(f"out_of_footprint: band {band} has no data", permanent=True)
-        if not finite.all():
-            bad = int((~finite).sum())
-            raise Rejected(f"non_finite: {bad} pixels in band {band}", permanent=True)
+    _check_pixels(pixels, bands)
     return CutoutInfo(bands=bands, shape=(len(bands), size, size))
 
 

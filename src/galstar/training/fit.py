@@ -36,6 +36,7 @@ from galstar.training.device import (
     seed_everything,
 )
 from galstar.training.losses import get_loss
+from galstar.training.optimizers import build_optimizer
 from galstar.training.scaler import fit_scaler, load_scaler
 
 __all__ = ["fit_model", "train_model", "init_weights", "plain"]
@@ -46,8 +47,10 @@ log = logging.getLogger(__name__)
 def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rate: float,
               loss: keras.losses.Loss | None = None,
               callbacks: Sequence[keras.callbacks.Callback] = (), n_train: int | None = None,
-              verbose: int = 2) -> pd.DataFrame:
-    """Compile with ``loss`` (default MAE) and Adam, fit, and return the per-epoch history.
+              verbose: int = 2, optimizer: keras.optimizers.Optimizer | None = None
+              ) -> pd.DataFrame:
+    """Compile with ``loss`` (default MAE) and ``optimizer`` (default Adam at
+    ``learning_rate``), fit, and return the per-epoch history.
 
     Returns
     -------
@@ -59,7 +62,7 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
         ``frame.attrs["images_per_s"]`` is the run's training throughput without its
         first, graph-tracing step (:meth:`EpochTimer.steady_rate`).
     """
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate=learning_rate),
                   loss=loss or keras.losses.MeanAbsoluteError(),
                   # the loss includes the L2 penalty; the MAE alone tracks the fit itself
                   metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
@@ -113,6 +116,7 @@ def train_model(
         Training and validation objects; ``train.sample_weight`` weights the loss.
     experiment : mapping
         The resolved experiment: epochs, batch_size, learning_rate, loss, huber_delta,
+        optimizer, weight_decay, lr_schedule (:mod:`galstar.training.optimizers`),
         scaler, augment, early_stopping, reduce_lr, precise_bn, average_weights,
         mixed_precision, deterministic.
     seed : int
@@ -177,10 +181,13 @@ def train_model(
                            if isinstance(c, keras.callbacks.EarlyStopping))
             averager = WeightAverage(stopper)
             callbacks.insert(callbacks.index(stopper) + 1, averager)
+        # training batches per epoch (make_dataset drops a partial last one)
+        steps = len(train) // batch_size if len(train) > batch_size else 1
         history = fit_model(model, train_ds, val_ds, epochs=int(experiment["epochs"]),
                             learning_rate=float(experiment["learning_rate"]),
                             loss=get_loss(experiment), callbacks=callbacks,
-                            n_train=len(train), verbose=verbose)
+                            n_train=len(train), verbose=verbose,
+                            optimizer=build_optimizer(experiment, steps))
         kept = {"weights": "best_epoch"}
         if n_precise > 0 or averager is not None:
             all_batches = _bn_batches(train, batch_size, len(train))

@@ -41,27 +41,43 @@ from galstar.imaging.blend import (
 __all__ = ["Asymmetry", "asymmetry_measures"]
 
 
-def _positive_residual(sm: np.ndarray, foot: np.ndarray, x0: float, y0: float
-                       ) -> tuple[float, float, int]:
-    """Positive part of ``sm`` minus its 180 deg rotation about (x0, y0).
+class _Rotations:
+    """The 180 deg rotations of the smoothed flux and of the footprint, about any centre.
 
-    Summed over the symmetric footprint: the pixels of ``foot`` whose mirror image is
-    in ``foot`` too. A point-symmetric target's own isophote is symmetric, so this is
-    the target's footprint; a neighbour whose light merely touches it (its mirror is
-    sky) falls outside, as does a masked neighbour's hole. Returns the residual sum,
-    the footprint's flux and its number of pixels.
+    Only the footprint's pixels enter the sums, so only its bounding box is rotated
+    into: an output box of the footprint's size, the box's offset folded into the
+    affine map, so every output pixel samples the same source coordinates, and gets
+    the same interpolated value, as in a rotation of the whole mask box (a third of the
+    pixels, or less, for the 1.8 x enlarged ellipse).
     """
-    rot = np.array([[-1.0, 0.0, 2.0 * x0], [0.0, -1.0, 2.0 * y0]])
-    size = (sm.shape[1], sm.shape[0])
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    rotated = cv2.warpAffine(sm, rot, size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=0.0)
-    mirror = cv2.warpAffine(foot.astype(np.float32), rot, size, flags=flags,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    use = foot & (mirror > 0.5)
-    excess = sm[use] - rotated[use]
-    return (float(excess[excess > 0].sum(dtype=np.float64)),
-            float(sm[use].sum(dtype=np.float64)), int(np.count_nonzero(use)))
+
+    def __init__(self, sm: np.ndarray, foot: np.ndarray) -> None:
+        x, y, w, h = cv2.boundingRect(foot.astype(np.uint8))
+        self.x0, self.x1, self.y0, self.y1 = x, x + w, y, y + h
+        self.full = (sm, foot.astype(np.float32))
+        self.sm = sm[self.y0:self.y1, self.x0:self.x1]
+        self.foot = foot[self.y0:self.y1, self.x0:self.x1]
+        self.size = (self.x1 - self.x0, self.y1 - self.y0)
+
+    def residual(self, x0: float, y0: float) -> tuple[float, float, int]:
+        """Positive part of ``sm`` minus its 180 deg rotation about (x0, y0).
+
+        Summed over the symmetric footprint: the pixels of ``foot`` whose mirror image
+        is in ``foot`` too. A point-symmetric target's own isophote is symmetric, so
+        this is the target's footprint; a neighbour whose light merely touches it (its
+        mirror is sky) falls outside, as does a masked neighbour's hole. Returns the
+        residual sum, the footprint's flux and its number of pixels.
+        """
+        rot = np.array([[-1.0, 0.0, 2.0 * x0 - self.x0], [0.0, -1.0, 2.0 * y0 - self.y0]])
+        rotated, mirror = (cv2.warpAffine(image, rot, self.size,
+                                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+                           for image in self.full)
+        use = self.foot & (mirror > 0.5)  # the mirror pixel is on the footprint too
+        values = self.sm[use]
+        excess = values - rotated[use]
+        return (float(excess[excess > 0].sum(dtype=np.float64)),
+                float(values.sum(dtype=np.float64)), int(values.size))
 
 
 @dataclass(frozen=True)
@@ -158,7 +174,8 @@ def asymmetry_measures(
         return nothing
     py, px = np.unravel_index(int(np.argmax(window)), window.shape)
     best = (float(c0 + px), float(r0 + py))
-    best_r, total, n_pix = _positive_residual(sm, above, *best)
+    rotations = _Rotations(sm, above)
+    best_r, total, n_pix = rotations.residual(*best)
     step = float(config.centre_step_px)
     while step >= 0.25:
         x0, y0 = best
@@ -166,7 +183,7 @@ def asymmetry_measures(
             for dx in (-step, 0.0, step):
                 if dx == 0.0 and dy == 0.0:
                     continue
-                r, f, n = _positive_residual(sm, above, x0 + dx, y0 + dy)
+                r, f, n = rotations.residual(x0 + dx, y0 + dy)
                 if r < best_r:
                     best, best_r, total, n_pix = (x0 + dx, y0 + dy), r, f, n
         step /= 2.0

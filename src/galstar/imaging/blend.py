@@ -158,6 +158,8 @@ def blend_kernel(fwhm: float, size: int) -> np.ndarray:
 
 _MEDIAN = MedianBackground(sigma_clip=None)
 _MADSTD = MADStdBackgroundRMS(sigma_clip=None)
+#: 1 / Phi^-1(0.75), astropy's mad_std factor
+_MAD_TO_STD = 1.482602218505602
 
 
 def estimate_background(flux: np.ndarray, source_pixels: np.ndarray) -> BackgroundEstimate:
@@ -185,8 +187,15 @@ def estimate_background(flux: np.ndarray, source_pixels: np.ndarray) -> Backgrou
         sky = flux.ravel()
     # Every third sky pixel: thousands remain (statistically ample), at a third the cost.
     sky = sky[:: 3 if sky.size >= 3000 else 1]
-    level = float(_MEDIAN(sky))
-    rms = float(_MADSTD(sky))
+    if np.isfinite(sky).all():
+        # photutils' MedianBackground and MADStdBackgroundRMS without sigma clipping are
+        # these medians (NaN-ignoring ones, of NaN-free pixels): one median, not three
+        median = np.median(sky)
+        level = float(median)
+        rms = float(np.median(np.abs(sky - median)) * _MAD_TO_STD)
+    else:
+        level = float(_MEDIAN(sky))
+        rms = float(_MADSTD(sky))
     return BackgroundEstimate(level=level, rms=max(rms, 1e-12))
 
 
@@ -310,7 +319,7 @@ def count_sources_photutils(
     in_target = labels == target
     peaks = ((smooth >= cv2.dilate(smooth, np.ones((3, 3), np.uint8))) & in_target
              & (smooth >= threshold + cut))
-    if np.count_nonzero(peaks) <= 1:
+    if np.count_nonzero(peaks) <= 1 or not _two_prominent_peaks(smooth, in_target, cut):
         return 1, neighbours
     if segm.n_labels > 1:
         segm.keep_labels(target, relabel=True)
@@ -321,6 +330,64 @@ def count_sources_photutils(
     if deblended.n_labels <= 1:
         return int(deblended.n_labels), neighbours
     return significant_components(smooth, deblended.data, cut), neighbours
+
+
+def _two_prominent_peaks(smooth: np.ndarray, segment: np.ndarray, cut: float) -> bool:
+    """Whether the segment may hold a second peak that rises ``cut`` above its saddle.
+
+    The test that lets deblending be skipped without changing its count. A component
+    that :func:`significant_components` counts besides the brightest has a peak at
+    least ``cut`` above every pixel it shares a 4-neighbour boundary with another
+    component, so every 4-connected path inside the segment from that peak to higher
+    ground dips to ``cut`` below it or lower: the peak is a 4-local maximum whose
+    prominence (dynamic) is at least ``cut``. A local maximum whose 4-connected region
+    above (its value - ``cut``) reaches higher ground has a smaller prominence. When
+    every local maximum but the brightest does, deblending could count one component
+    only.
+
+    Parameters
+    ----------
+    smooth : numpy.ndarray
+        Smoothed, background-subtracted flux (positive on the segment).
+    segment : numpy.ndarray
+        bool, the target's segment (pixels outside count as 0: lower than any in it).
+    cut : float
+        The prominence a second component needs (:func:`min_prominence`).
+
+    Returns
+    -------
+    bool
+        False when deblending cannot find a second significant component.
+    """
+    f = np.ascontiguousarray(np.where(segment, smooth, 0.0), dtype=np.float32)
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+    peaks = segment & (f >= cv2.dilate(f, cross, borderType=cv2.BORDER_CONSTANT,
+                                       borderValue=0.0)) & (f >= cut)
+    ys, xs = np.nonzero(peaks)
+    if ys.size <= 1:
+        return False
+    values = f[ys, xs]
+    order = np.argsort(values, kind="stable")[::-1]
+    # 4-connected fills of [v - lo, v] and of [v - lo, inf) from a peak of value v have
+    # the same area unless the region above v - lo reaches higher ground (lo a hair
+    # below cut: a path that dips exactly cut is not taken as reaching it).
+    lo = float(cut) * (1.0 - 1e-6)
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
+    shape = (f.shape[0] + 2, f.shape[1] + 2)
+    covered = np.zeros(shape, np.uint8)
+    for i in order[1:]:
+        y, x = int(ys[i]), int(xs[i])
+        if covered[y + 1, x + 1]:
+            # inside the region of a higher peak that reaches higher ground: so does
+            # this one's, which contains that region
+            continue
+        below = cv2.floodFill(f, np.zeros(shape, np.uint8), (x, y), 0, lo, 0.0, flags)[0]
+        region = np.zeros(shape, np.uint8)
+        whole = cv2.floodFill(f, region, (x, y), 0, lo, 1e30, flags)[0]
+        if whole == below:
+            return True
+        covered |= region
+    return False
 
 
 def smooth(image: np.ndarray, fwhm_px: float) -> np.ndarray:

@@ -45,39 +45,48 @@ class _Rotations:
     """The 180 deg rotations of the smoothed flux and of the footprint, about any centre.
 
     Only the footprint's pixels enter the sums, so only its bounding box is rotated
-    into: an output box of the footprint's size, the box's offset folded into the
-    affine map, so every output pixel samples the same source coordinates, and gets
-    the same interpolated value, as in a rotation of the whole mask box (a third of the
-    pixels, or less, for the 1.8 x enlarged ellipse).
+    into: every output pixel samples the same source coordinates, and gets the same
+    interpolated value, as in a rotation of the whole mask box (a third of the pixels,
+    or less, for the 1.8 x enlarged ellipse). The centres of one search step are rotated
+    about in one OpenCV call, as blocks of one tall output image (``cv2.remap`` with the
+    rotations' coordinates: the same fixed-point sampling as ``cv2.warpAffine``).
     """
 
     def __init__(self, sm: np.ndarray, foot: np.ndarray) -> None:
         x, y, w, h = cv2.boundingRect(foot.astype(np.uint8))
-        self.x0, self.x1, self.y0, self.y1 = x, x + w, y, y + h
         self.full = (sm, foot.astype(np.float32))
-        self.sm = sm[self.y0:self.y1, self.x0:self.x1]
-        self.foot = foot[self.y0:self.y1, self.x0:self.x1]
-        self.size = (self.x1 - self.x0, self.y1 - self.y0)
+        self.sm = sm[y:y + h, x:x + w]
+        self.foot = foot[y:y + h, x:x + w]
+        self.h = h
+        gy, gx = np.mgrid[y:y + h, x:x + w]
+        self.gx, self.gy = gx.astype(np.float32), gy.astype(np.float32)
 
-    def residual(self, x0: float, y0: float) -> tuple[float, float, int]:
-        """Positive part of ``sm`` minus its 180 deg rotation about (x0, y0).
+    def residuals(self, centres: list[tuple[float, float]]) -> list[tuple[float, float, int]]:
+        """Positive part of ``sm`` minus its 180 deg rotation about each (x0, y0).
 
         Summed over the symmetric footprint: the pixels of ``foot`` whose mirror image
         is in ``foot`` too. A point-symmetric target's own isophote is symmetric, so
         this is the target's footprint; a neighbour whose light merely touches it (its
-        mirror is sky) falls outside, as does a masked neighbour's hole. Returns the
-        residual sum, the footprint's flux and its number of pixels.
+        mirror is sky) falls outside, as does a masked neighbour's hole. Returns, per
+        centre, the residual sum, the footprint's flux and its number of pixels.
         """
-        rot = np.array([[-1.0, 0.0, 2.0 * x0 - self.x0], [0.0, -1.0, 2.0 * y0 - self.y0]])
-        rotated, mirror = (cv2.warpAffine(image, rot, self.size,
-                                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        k = len(centres)
+        twice = np.array(centres, dtype=np.float32) * np.float32(2.0)
+        map_x = (twice[:, 0, None, None] - self.gx).reshape(k * self.h, -1)
+        map_y = (twice[:, 1, None, None] - self.gy).reshape(k * self.h, -1)
+        rotated, mirror = (cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
                            for image in self.full)
-        use = self.foot & (mirror > 0.5)  # the mirror pixel is on the footprint too
-        values = self.sm[use]
-        excess = values - rotated[use]
-        return (float(excess[excess > 0].sum(dtype=np.float64)),
-                float(values.sum(dtype=np.float64)), int(values.size))
+        use = np.tile(self.foot, (k, 1)) & (mirror > 0.5)  # the mirror is on it too
+        excess = np.tile(self.sm, (k, 1)) - rotated
+        positive = use & (excess > 0)
+        out = []
+        for i in range(k):
+            rows = slice(i * self.h, (i + 1) * self.h)
+            values = self.sm[use[rows]]
+            out.append((float(excess[rows][positive[rows]].sum(dtype=np.float64)),
+                        float(values.sum(dtype=np.float64)), int(values.size)))
+        return out
 
 
 @dataclass(frozen=True)
@@ -175,17 +184,15 @@ def asymmetry_measures(
     py, px = np.unravel_index(int(np.argmax(window)), window.shape)
     best = (float(c0 + px), float(r0 + py))
     rotations = _Rotations(sm, above)
-    best_r, total, n_pix = rotations.residual(*best)
+    best_r, total, n_pix = rotations.residuals([best])[0]
     step = float(config.centre_step_px)
     while step >= 0.25:
         x0, y0 = best
-        for dy in (-step, 0.0, step):
-            for dx in (-step, 0.0, step):
-                if dx == 0.0 and dy == 0.0:
-                    continue
-                r, f, n = rotations.residual(x0 + dx, y0 + dy)
-                if r < best_r:
-                    best, best_r, total, n_pix = (x0 + dx, y0 + dy), r, f, n
+        centres = [(x0 + dx, y0 + dy) for dy in (-step, 0.0, step)
+                   for dx in (-step, 0.0, step) if dx != 0.0 or dy != 0.0]
+        for centre, (r, f, n) in zip(centres, rotations.residuals(centres), strict=True):
+            if r < best_r:
+                best, best_r, total, n_pix = centre, r, f, n
         step /= 2.0
     if n_pix == 0:  # nothing symmetric about any centre tried: noise, not a target
         return nothing

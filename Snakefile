@@ -30,6 +30,7 @@ include: "workflow/rules/galeffnet.smk"
 include: "workflow/rules/sigma_sfr.smk"
 include: "workflow/rules/stellar.smk"
 include: "workflow/rules/multimodal.smk"
+include: "workflow/rules/spectra_from_images.smk"
 include: "workflow/rules/predict_targets.smk"  # model packages, predictions for targets
 include: "workflow/rules/report.smk"  # last: every method's tables are registered by then
 

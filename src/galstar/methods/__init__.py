@@ -18,6 +18,7 @@ METHODS: dict[str, str] = {
     "sigma_sfr": "galstar.methods.sigma_sfr",
     "stellar": "galstar.methods.stellar",
     "multimodal": "galstar.methods.multimodal",
+    "spectra_from_images": "galstar.methods.spectra_from_images",
 }
 
 

@@ -37,13 +37,10 @@ NAME = "spectra_from_images"
 #: The standardised PCA components of the VAE latent, in order of explained variance.
 TARGETS = tuple(f"latent_{i}" for i in range(1, 7))
 #: Image networks (config ``model``) -> the builder's options besides dropout.
-MODEL_OPTIONS = {
-    "xresnet18": ("stem_widths", "widths", "blocks", "self_attention"),
-    "xresnet18_deconv": ("stem_widths", "widths", "blocks", "self_attention"),
-    "xresnet18_hybrid": ("stem_widths", "widths", "blocks", "self_attention"),
-    "simple_cnn": ("widths",),
-    "simple_deconv": ("widths",),
-}
+_XRESNET = ("stem_widths", "widths", "blocks", "self_attention", "downsample")
+MODEL_OPTIONS = {"xresnet18": _XRESNET, "xresnet18_deconv": _XRESNET,
+                 "xresnet18_hybrid": _XRESNET, "simple_cnn": ("widths", "downsample"),
+                 "simple_deconv": ("widths", "downsample")}
 MODELS = tuple(MODEL_OPTIONS)
 #: Modules registering custom layers, imported before a saved model is loaded.
 KERAS_MODULES = ("galstar.models.deconv", "galstar.models.xresnet",

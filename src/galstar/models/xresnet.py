@@ -92,12 +92,14 @@ def _res_block(x, filters, strides, *, deconv, norm, attention, name):
         [y, shortcut]))
 
 
-def _inputs(input_shape, input_mean, input_variance):
+def _inputs(input_shape, input_mean, input_variance, downsample=1):
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
     if input_mean is not None:
         x = layers.Normalization(axis=-1, mean=input_mean, variance=input_variance,
                                  name="image_norm")(x)
+    if int(downsample) > 1:  # block-averaged pixels: a cheaper network on large cutouts
+        x = layers.AveragePooling2D(int(downsample), name="image_downsample")(x)
     return inputs, x
 
 
@@ -110,11 +112,12 @@ def _head(x, n_outputs, dropout):
 
 def _xresnet(input_shape, n_outputs, *, stem_deconv, body_deconv, name,
              stem_widths=(32, 32, 64), widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2),
-             self_attention=False, dropout=0.0, input_mean=None, input_variance=None):
+             self_attention=False, dropout=0.0, input_mean=None, input_variance=None,
+             downsample=1):
     if len(widths) != len(blocks):
         raise ValueError(f"xresnet: widths {list(widths)} and blocks {list(blocks)} differ "
                          "in length (one width per stage)")
-    inputs, x = _inputs(input_shape, input_mean, input_variance)
+    inputs, x = _inputs(input_shape, input_mean, input_variance, downsample)
     for i, width in enumerate(stem_widths):
         x = _conv(x, int(width), 3, 2 if i == 0 else 1, deconv=stem_deconv,
                   norm=not stem_deconv, act="mish", name=f"stem{i}")
@@ -130,7 +133,8 @@ def _xresnet(input_shape, n_outputs, *, stem_deconv, body_deconv, name,
 
 def build_xresnet18(input_shape: Sequence[int], n_outputs: int, **options) -> keras.Model:
     """xresnet18 with batch normalisation (see the module docstring for ``options``:
-    stem_widths, widths, blocks, self_attention, dropout, input_mean, input_variance)."""
+    stem_widths, widths, blocks, self_attention, dropout, input_mean, input_variance,
+    downsample: the cutouts block-averaged by this factor first)."""
     return _xresnet(input_shape, n_outputs, stem_deconv=False, body_deconv=False,
                     name="xresnet18", **options)
 
@@ -150,8 +154,8 @@ def build_xresnet18_hybrid(input_shape: Sequence[int], n_outputs: int, **options
 
 
 def _simple(input_shape, n_outputs, *, deconv, name, widths=(32, 32, 64), dropout=0.0,
-            input_mean=None, input_variance=None):
-    inputs, x = _inputs(input_shape, input_mean, input_variance)
+            input_mean=None, input_variance=None, downsample=1):
+    inputs, x = _inputs(input_shape, input_mean, input_variance, downsample)
     for i, width in enumerate(widths):
         x = _conv(x, int(width), 3, 2, deconv=deconv, norm=not deconv, act="relu",
                   name=f"conv{i}")
@@ -169,12 +173,11 @@ def build_simple_deconv(input_shape: Sequence[int], n_outputs: int, **options) -
 
 
 #: Model name -> (builder, the options it takes besides dropout and the input statistics).
+_XRESNET = ("stem_widths", "widths", "blocks", "self_attention", "downsample")
 ARCHITECTURES = {
-    "xresnet18": (build_xresnet18, ("stem_widths", "widths", "blocks", "self_attention")),
-    "xresnet18_deconv": (build_xresnet18_deconv,
-                         ("stem_widths", "widths", "blocks", "self_attention")),
-    "xresnet18_hybrid": (build_xresnet18_hybrid,
-                         ("stem_widths", "widths", "blocks", "self_attention")),
-    "simple_cnn": (build_simple_cnn, ("widths",)),
-    "simple_deconv": (build_simple_deconv, ("widths",)),
+    "xresnet18": (build_xresnet18, _XRESNET),
+    "xresnet18_deconv": (build_xresnet18_deconv, _XRESNET),
+    "xresnet18_hybrid": (build_xresnet18_hybrid, _XRESNET),
+    "simple_cnn": (build_simple_cnn, ("widths", "downsample")),
+    "simple_deconv": (build_simple_deconv, ("widths", "downsample")),
 }

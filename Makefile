@@ -1,6 +1,7 @@
 # make demo  - run the whole pipeline on the embedded mock archive
 # make test  - unit, fault, integration and SLURM tests, then snakemake --lint
-# make bench - speed benchmarks, written to results/benchmarks/*.json
+# make bench - speed benchmarks, written to results/benchmarks/*.json (its speed ratios
+#              of one run: results/benchmarks/summary.json)
 
 PYTHON ?= python3
 VENV := .venv
@@ -60,6 +61,7 @@ bench: setup
 	$(BIN)/python bench/bench_plan.py
 	$(BIN)/python bench/bench_stellar_preprocess.py
 	$(BIN)/python bench/bench_sdss_spectra.py
+	$(BIN)/python bench/bench_summary.py
 
 report: setup
 	$(BIN)/snakemake --cores 1 --report results/report.html

@@ -5,7 +5,8 @@ emission lines), an AGN-like [O III] / H-beta excess and a redshift. Its rest-fr
 spectrum on the contract's 1000-pixel log10-lambda grid (3.53 to 3.92) carries the
 break, H-alpha, H-beta, [O II], [O III], [N II] and absorption lines, normalised to unit
 median, with noise, pixel weights (inverse variance) and a masked run (weight 0,
-filled); the noiseless truth is kept. Its grizy image (channels first, (5, S, S)) is an
+filled); the noiseless truth is kept (NaN on the last 30 pixels where z > 0.2, as
+outside a spectrum's observed range). Its grizy image (channels first, (5, S, S)) is an
 exponential disc whose colours follow the age and the star formation, whose size and
 brightness fall with redshift, plus a star-forming clumpy component and noise. So the
 spectra's main latents are partly predictable from the images.
@@ -85,6 +86,8 @@ def write_sfi_contract(root: str | Path, *, n_objects: int, n_shards: int = 2,
     z = rng.uniform(0.02, 0.3, n_objects)
     spectra, truth = _spectra(age, sfr, agn, rng)
     images = _images(age, sfr, z, image_size, rng)
+    # the truth is NaN where a galaxy's spectrum does not reach (the red end at high z)
+    truth[z > 0.2, -30:] = np.nan
     split = rng.choice(["train", "val", "test"], size=n_objects, p=[0.6, 0.2, 0.2])
     shard = rng.integers(0, n_shards, n_objects)
     table = pd.DataFrame({"object_id": np.arange(1, n_objects + 1, dtype=np.int64) * 7,

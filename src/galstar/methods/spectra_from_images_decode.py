@@ -42,21 +42,26 @@ def _truth(truths: Sequence[str | os.PathLike], table: pd.DataFrame) -> np.ndarr
 def spectrum_errors(decoded: np.ndarray, flux: np.ndarray, weight: np.ndarray,
                     truth: np.ndarray) -> dict[str, np.ndarray | float]:
     """Per-pixel and overall RMS of ``decoded - observed`` (good pixels only), the
-    reduced chi2 against the observed spectrum, and the RMS against the truth (NaN
-    where there is none)."""
+    reduced chi2 against the observed spectrum, and the RMS against the truth over its
+    finite pixels (the truth is NaN outside a galaxy's observed rest-frame range, and
+    everywhere on a live archive)."""
     good = weight > 0
     resid = np.where(good, decoded - flux, np.nan)
+    diff_truth = np.where(np.isfinite(truth), decoded - truth, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        pixel_obs = np.sqrt(np.nanmean(resid**2, axis=0))
-        has_truth = np.isfinite(truth).all(axis=1)
-        diff_truth = decoded[has_truth] - truth[has_truth]
-        pixel_truth = (np.sqrt(np.mean(diff_truth**2, axis=0)) if has_truth.any()
-                       else np.full(decoded.shape[1], np.nan))
+        import warnings
+
+        with warnings.catch_warnings():  # all-NaN pixels (no truth there): NaN, no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            pixel_obs = np.sqrt(np.nanmean(resid**2, axis=0))
+            pixel_truth = np.sqrt(np.nanmean(diff_truth**2, axis=0))
+    has_truth = np.isfinite(truth).any(axis=1)
     return {"pixel_rms_observed": pixel_obs, "pixel_rms_truth": pixel_truth,
             "rms_observed": float(np.sqrt(np.nanmean(resid**2))),
             "reduced_chi2": float(np.sum(np.where(good, weight * (decoded - flux) ** 2, 0.0))
                                   / max(int(good.sum()), 1)),
-            "rms_truth": float(np.sqrt(np.mean(diff_truth**2))) if has_truth.any() else np.nan,
+            "rms_truth": (float(np.sqrt(np.nanmean(diff_truth**2))) if has_truth.any()
+                          else np.nan),
             "n_truth": int(has_truth.sum())}
 
 

@@ -61,7 +61,7 @@ def plot_decoded_spectra(decoded: Mapping[str, np.ndarray], model: str,
         good = decoded["weight"][i] > 0
         ax.plot(wave, np.where(good, decoded["flux"][i], np.nan), color="0.6", lw=0.6,
                 label="observed")
-        if np.isfinite(decoded["truth"][i]).all():
+        if np.isfinite(decoded["truth"][i]).any():
             ax.plot(wave, decoded["truth"][i], color="k", lw=0.6, label="noiseless truth")
         ax.plot(wave, decoded["decoded"][names.index(TARGET_ROW)][i], color="tab:blue", lw=1.0,
                 label="VAE-decoded target")
@@ -119,7 +119,7 @@ def plot_line_zooms(decoded: Mapping[str, np.ndarray], model: str, path: str | o
             good = decoded["weight"][i][sel] > 0
             ax.plot(wave[sel], np.where(good, decoded["flux"][i][sel], np.nan), color="0.6",
                     lw=0.7, label="observed")
-            if np.isfinite(decoded["truth"][i]).all():
+            if np.isfinite(decoded["truth"][i]).any():
                 ax.plot(wave[sel], decoded["truth"][i][sel], color="k", lw=0.7, label="truth")
             ax.plot(wave[sel], decoded["decoded"][names.index(TARGET_ROW)][i][sel],
                     color="tab:blue", lw=1.0, label="VAE target")

@@ -19,7 +19,8 @@ global average pooling, dropout and a linear layer to the 6 latent targets (laye
 * ``simple_cnn``: three stride-2 3x3 convolutions (32, 32, 64) with batch normalisation
   and ReLU, then the head; ``simple_deconv`` the same with deconvolution, no BN.
 
-Kaiming (``he_normal``) initialisation throughout. Widths and block counts are
+Kaiming (``he_normal``) initialisation throughout; batch-norm momentum 0.9 (PyTorch's
+0.1, as the paper's fastai models). Widths and block counts are
 parameters, so the demo can shrink them; the paper's are the defaults.
 """
 
@@ -69,7 +70,10 @@ def _conv(x, filters, kernel_size, strides, *, deconv, norm, act, name, zero_sca
         x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
                           use_bias=not norm, kernel_initializer=INIT, name=f"{name}_conv")(x)
     if norm:
-        x = layers.BatchNormalization(gamma_initializer="zeros" if zero_scale else "ones",
+        # momentum 0.9 = PyTorch's 0.1 (the paper's fastai models): Keras' 0.99 leaves
+        # the moving statistics near their start after the few hundred steps of a demo
+        x = layers.BatchNormalization(momentum=0.9,
+                                      gamma_initializer="zeros" if zero_scale else "ones",
                                       name=f"{name}_bn")(x)
     if act:
         x = layers.Activation(act, name=f"{name}_act")(x)

@@ -60,6 +60,18 @@ def method_evaluation(method):
     return merge(cfg("evaluation"), config[method].get("evaluation") or {})
 
 
+def evaluation_settings(wildcards):
+    """The evaluate rule's settings: the method's, and the split its intervals are
+    calibrated on (``val``, or ``loo`` where the method says the validation split does
+    not represent the test objects: :func:`calibration_split` of its module)."""
+    settings = method_evaluation(wildcards.method)
+    exp = EXPERIMENTS[wildcards.method].get(wildcards.name)
+    hook = getattr(get_method(wildcards.method), "calibration_split", None)
+    return {"outlier_dex": settings.get("outlier_dex"),
+            "interval_levels": settings.get("interval_levels"),
+            "calibration_split": hook(exp) if exp and hook else "val"}
+
+
 def mock_archive_marker():
     """The file whose existence means the mock archive is complete (mock runs only)."""
     return f"{MOCK_ROOT}/skyserver/galSpec.fits" if ARCHIVE == "mock" else []

@@ -106,10 +106,7 @@ rule evaluate:
             labels={"model": "{name}", "table": "interval coverage (raw, scaled, conformal)"},
         ),
     params:
-        evaluation=lambda wildcards: {
-            k: method_evaluation(wildcards.method).get(k)
-            for k in ("outlier_dex", "interval_levels")
-        },
+        evaluation=evaluation_settings,
     log:
         "logs/{method}/evaluate/{name}.log",
     benchmark:

@@ -32,7 +32,9 @@ def evaluate_predictions(predictions_path: str | os.PathLike, settings: Mapping[
     predictions_path : path
         A predictions table (:mod:`galstar.evaluation.predict`).
     settings : mapping
-        ``outlier_dex`` (f_out threshold) and ``interval_levels``.
+        ``outlier_dex`` (f_out threshold), ``interval_levels`` and
+        ``calibration_split`` (``val``, the default, or ``loo``:
+        :func:`~galstar.evaluation.calibration.calibration_table`).
 
     Returns
     -------
@@ -44,5 +46,7 @@ def evaluate_predictions(predictions_path: str | os.PathLike, settings: Mapping[
     metrics = metrics_table(pred, targets, outlier_dex=float(settings.get("outlier_dex", 0.3)))
     write_csv(metrics, metrics_path)
     levels = settings.get("interval_levels") or (0.68, 0.95)
-    write_csv(calibration_table(pred, targets, levels=levels), calibration_path)
+    fit_split = settings.get("calibration_split") or "val"
+    write_csv(calibration_table(pred, targets, fit_split=fit_split, levels=levels),
+              calibration_path)
     return metrics

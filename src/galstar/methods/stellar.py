@@ -23,7 +23,7 @@ from galstar import paths
 from galstar.evaluation.metrics import regression_metrics
 from galstar.training.experiments import resolve_experiments
 
-__all__ = ["config_problems", "NAME", "ARMS", "LABELS", "REGIMES", "TARGET_SETS", "SAMPLE",
+__all__ = ["calibration_split", "config_problems", "NAME", "ARMS", "LABELS", "REGIMES", "TARGET_SETS", "SAMPLE",
            "OBSERVED_TABLE", "OBSERVED_ARRAY", "GRID_TABLE", "GRID_ARRAY", "REJECTS", "experiments",
            "label_columns", "inputs", "baseline_inputs", "baseline_table", "load_split",
            "model_builder", "experiment_arms", "target_set", "thesis_table", "gap_table",
@@ -87,6 +87,14 @@ def experiments(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                                  "model, arm and targets")
         exp["fold_seed"] = int(config.get("seed", 0))  # the fold assignment
     return found
+
+
+def calibration_split(experiment: Mapping[str, Any]) -> str:
+    """Where the intervals of ``experiment`` are calibrated: a synthetic-regime model's
+    validation split is grid spectra, which never represent the observed test stars, so
+    it is calibrated leave-one-out on the observed stars (``loo``); the others on their
+    observed validation stars (``val``)."""
+    return "loo" if experiment.get("regime") == "synthetic" else "val"
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:

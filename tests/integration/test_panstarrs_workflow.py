@@ -87,7 +87,9 @@ def _expected_codes(workdir: Path, shard: str) -> pd.Series:
         z = read_spectrum(workdir / row["path"]).z
         if not 0 < z < Z_MAX:
             codes.append("z_out_of_range")
-        elif len(listed.get(int(spec), "")) < 5:
+        elif int(spec) not in listed:  # not rendered: an empty listing
+            codes.append("no_stack")
+        elif len(listed[int(spec)]) < 5:
             codes.append("missing_band")
         else:
             codes.append("kept_or_low_coverage")
@@ -107,7 +109,7 @@ def test_exact_kept_and_reject_counts(run):
                                    index=rejects["object_id"].to_numpy())])
         assert sorted(got.index) == sorted(expected.index)  # every object exactly once
         got = got.loc[expected.index]
-        for code in ("no_spectrum", "z_out_of_range", "missing_band"):
+        for code in ("no_spectrum", "z_out_of_range", "no_stack", "missing_band"):
             assert (got == code).equals(expected == code), (shard, code)
         rest = got[expected == "kept_or_low_coverage"]
         assert set(rest) <= {"kept", "low_coverage"}
@@ -121,7 +123,7 @@ def test_exact_kept_and_reject_counts(run):
         assert missing["reason"].str.contains(r"missing_band: [grizy](?:,[grizy])* ").all()
         for code, n in got.value_counts().items():
             totals[code] = totals.get(code, 0) + int(n)
-    assert totals["kept"] > 60 and totals["missing_band"] >= 5
+    assert totals["kept"] > 60 and totals["missing_band"] >= 5 and totals["no_stack"] >= 20
     assert totals["no_spectrum"] >= 10 and totals["z_out_of_range"] >= 5
     counts = pd.read_csv(run / paths.SFI_REJECT_COUNTS)
     assert counts["reason"].iat[0] == "kept"

@@ -38,7 +38,7 @@ from galstar.archives.validate import Rejected, _check_complete, _check_magic, s
 from galstar.io import atomic_path
 
 __all__ = ["PS1_BANDS", "PS1_PIXSCALE", "FILENAMES_URL", "FITSCUT_URL", "MANIFEST_COLUMNS",
-           "COMMON_ZERO_POINT", "parse_listing", "listing_bands", "band_of_header",
+           "COMMON_ZERO_POINT", "NO_STACK", "parse_listing", "listing_bands", "band_of_header",
            "validate_ps1_cutout", "read_ps1_cutouts", "manifest_paths",
            "fetch_ps1_cutouts", "acquire_ps1"]
 
@@ -56,6 +56,8 @@ COMMON_ZERO_POINT = 22.5
 MANIFEST_COLUMNS = ["object_id", "ra", "dec", "listed", "path", "status", "reject_reason",
                     "sha256", "attempts"]
 _FILTER_KEYS = ("FPA.FILTER", "HIERARCH FPA.FILTER", "FILTER")
+#: The reject of an object whose listing is empty (no band at all).
+NO_STACK = "no_stack: ps1filenames.py lists no stack image at this position"
 
 
 def parse_listing(body: bytes) -> list[tuple[str, str]]:
@@ -247,7 +249,8 @@ def fetch_ps1_cutouts(targets: pd.DataFrame, dest_dir: str | os.PathLike, *,
     -------
     pandas.DataFrame
         One row per target (:data:`MANIFEST_COLUMNS`). ``failed`` rows say why:
-        ``listing:<reason>``, ``missing_band: <bands> (listed <bands>)`` or
+        ``listing:<reason>``, ``no_stack`` (an empty listing: outside the footprint),
+        ``missing_band: <bands> (listed <bands>)`` or
         ``fitscut:<reason> (band <b>)``.
     """
     if not filenames_url or not fitscut_url:
@@ -280,6 +283,9 @@ def fetch_ps1_cutouts(targets: pd.DataFrame, dest_dir: str | os.PathLike, *,
         listed = parse_listing(Path(got.path).read_bytes())
         row["listed"] = listing_bands(listed)
         missing = [b for b in PS1_BANDS if b not in row["listed"]]
+        if not row["listed"]:  # outside the 3pi footprint
+            row["reject_reason"] = NO_STACK
+            continue
         if missing:
             row["reject_reason"] = (f"missing_band: {','.join(missing)} "
                                     f"(listed {row['listed'] or 'none'})")

@@ -10,9 +10,9 @@ softening and logarithmic above it. The default softening, 0.03, 0.03, 0.03, 0.0
 The output is channels first (the spectra_from_images contract).
 
 Reasons (``image_reason``): ``missing_band`` (the listing lacked a band: the detail
-names it), ``no_image`` (the download failed: the manifest's reason) or ``bad_image``
-(``unreadable:<message>``, ``bad_shape:<shape>``, ``nonfinite_pixels:<bands>``,
-``zero_band:<bands>``).
+names it), ``no_stack`` (the listing was empty: outside the survey), ``no_image`` (the
+download failed: the manifest's reason) or ``bad_image`` (``unreadable:<message>``,
+``bad_shape:<shape>``, ``nonfinite_pixels:<bands>``, ``zero_band:<bands>``).
 """
 
 from __future__ import annotations
@@ -127,7 +127,8 @@ def preprocess_ps1_shard(manifest_path: str | os.PathLike, table_path: str | os.
                "image_detail": "", "listed": str(listed)}
         rows.append(row)
         if status != "ok":
-            code = "missing_band" if str(reason).startswith("missing_band") else "no_image"
+            code = next((c for c in ("missing_band", "no_stack") if str(reason).startswith(c)),
+                        "no_image")
             row.update(image_reason=code, image_detail=f"{reason}: object {int(obj)}")
             continue
         try:

@@ -36,6 +36,7 @@ import pandas as pd
 
 from galstar.archives.panstarrs import (
     MANIFEST_COLUMNS,
+    NO_STACK,
     PS1_BANDS,
     PS1_PIXSCALE,
     listing_bands,
@@ -289,7 +290,7 @@ def mock_fetch_ps1(targets: pd.DataFrame, dest_dir: str | os.PathLike,
     pandas.DataFrame
         One row per target with the live client's columns and reasons
         (``missing_band: ...``; an object the mock did not render has an empty
-        listing, as where the live service has no stack: ``missing_band: g,r,i,z,y``).
+        listing, as where the live service has no stack: ``no_stack``).
     """
     root = Path(mock_root)
     table = read_index(root)
@@ -305,7 +306,7 @@ def mock_fetch_ps1(targets: pd.DataFrame, dest_dir: str | os.PathLike,
         listing = by_spec.get(int(spec))
         if listing is None:
             # what the live service answers where it has no stack: an empty listing
-            row["reject_reason"] = "missing_band: g,r,i,z,y (listed none)"
+            row["reject_reason"] = NO_STACK
             continue
         folder = dest / str(int(obj))
         _copy_bytes(listing.encode(), folder / "listing.txt")

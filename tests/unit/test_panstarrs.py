@@ -75,3 +75,20 @@ def test_listing_parser_rejects_pages_and_cut_bodies():
         with pytest.raises(Rejected, match=reason) as err:
             parse_listing(body)
         assert not err.value.permanent
+
+
+def test_mock_psf_and_depth_settings(tmp_path):
+    from galstar.mock import build_mock_archive
+    from galstar.mock.ps1_images import MockPs1Service, Ps1MockSettings
+    from galstar.simulate.ps1_imaging import ps1_pixel_sigma
+
+    build_mock_archive(tmp_path / "mock", 20, 10, 10, 3)
+    base = MockPs1Service(tmp_path / "mock")
+    other = MockPs1Service(tmp_path / "mock", psf_fwhm_scale=1.2, depth_offset_mag=1.0)
+    assert base.sigma == pytest.approx(ps1_pixel_sigma())
+    assert other.sigma == pytest.approx(ps1_pixel_sigma() / 10**0.4)
+    fwhm = base.psf(150.0, 2.0)
+    assert (0.9 <= fwhm).all() and (fwhm <= 1.6).all() and fwhm[0] > fwhm[-1]  # g > y
+    assert other.psf(150.0, 2.0) == pytest.approx(np.clip(fwhm * 1.2, 0.9, 1.6), abs=0.006)
+    with pytest.raises(ValueError, match="mock.panstarrs.psf_fwhm"):
+        Ps1MockSettings.from_options(psf_fwhm=1.0)

@@ -82,17 +82,28 @@ class Ps1MockSettings:
     missing_band_fraction : float
         Objects whose listing lacks one band (a random one): the reject the live
         service gives at survey edges and masked stacks.
+    psf_fwhm_scale : float
+        Multiplies every cell's PSF FWHM (3pi stack medians g 1.31 ... y 1.02 arcsec),
+        before the 0.9-1.6 arcsec clip.
+    depth_offset_mag : float
+        Added to the 5-sigma depths (g 23.3 ... y 21.4 mag): +1 mag is 2.5 x less sky
+        noise per pixel.
     """
 
     n_images: int | None = None
     size: int = 224
     missing_band_fraction: float = 0.02
+    psf_fwhm_scale: float = 1.0
+    depth_offset_mag: float = 0.0
 
     def __post_init__(self):
         if self.n_images is not None and int(self.n_images) < 0:
             raise ValueError(f"mock.panstarrs.n_images must be >= 0, got {self.n_images}")
         if not 8 <= int(self.size) <= 1024:
             raise ValueError(f"PS1 cutout size must be in [8, 1024], got {self.size}")
+        if not 0.3 <= float(self.psf_fwhm_scale) <= 3.0:
+            raise ValueError("mock.panstarrs.psf_fwhm_scale must be in [0.3, 3], got "
+                             f"{self.psf_fwhm_scale}")
         if not 0.0 <= float(self.missing_band_fraction) <= 1.0:
             raise ValueError("mock.panstarrs.missing_band_fraction must be in [0, 1], got "
                              f"{self.missing_band_fraction}")
@@ -131,12 +142,21 @@ class MockPs1Service(MockCutoutService):
     the archive seed, the rounded position, the size and the band.
     """
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, psf_fwhm_scale: float = 1.0,
+                 depth_offset_mag: float = 0.0):
         super().__init__(root)
         u = self._u
         self._flux = grizy_fluxes(u[["flux_g", "flux_r", "flux_z"]].to_numpy(),
                                   u["ebv"].to_numpy())
-        self.sigma = ps1_pixel_sigma()
+        self.sigma = ps1_pixel_sigma() * 10 ** (-0.4 * float(depth_offset_mag))
+        self.psf_fwhm_scale = float(psf_fwhm_scale)
+
+    def psf(self, ra: float, dec: float) -> np.ndarray:
+        """PSF FWHM [arcsec] g, r, i, z, y of a cutout centred at (ra, dec)."""
+        fwhm = ps1_psf_fwhm(ra, dec, self.seed)
+        if self.psf_fwhm_scale == 1.0:
+            return fwhm
+        return np.round(np.clip(fwhm * self.psf_fwhm_scale, 0.9, 1.6), 2)
 
     def image(self, ra: float, dec: float, size: int = 224, noise: bool = True
               ) -> np.ndarray:
@@ -144,7 +164,7 @@ class MockPs1Service(MockCutoutService):
         if not (np.isfinite(ra) and np.isfinite(dec)) or int(size) < 1:
             raise ValueError(f"bad PS1 cutout request: ra={ra}, dec={dec}, size={size}")
         _, stamps, _ = self._scene(float(ra), float(dec), int(size), PS1_PIXSCALE)
-        fwhm = ps1_psf_fwhm(ra, dec, self.seed)
+        fwhm = self.psf(ra, dec)
         image = render_scene(stamps, int(size), PS1_PIXSCALE, fwhm, self.sigma,
                              self._settings())
         if noise:
@@ -160,7 +180,7 @@ class MockPs1Service(MockCutoutService):
         """Band -> fitscut FITS bytes (linear counts at ``FPA.ZP``) for ``bands``."""
         cube = self.image(ra, dec, size)
         exptime = ps1_exptime(ra, dec, self.seed)
-        fwhm = ps1_psf_fwhm(ra, dec, self.seed)
+        fwhm = self.psf(ra, dec)
         out = {}
         for band in bands:
             k = PS1_BANDS.index(band)
@@ -238,7 +258,7 @@ def build_ps1_images(root: str | os.PathLike, **opts: Any) -> dict[str, Any]:
     rows = galspec[galspec["spectrotype"] == "GALAXY"].sort_values("specObjID")
     if settings.n_images is not None:
         rows = rows.iloc[: int(settings.n_images)]
-    service = MockPs1Service(root)
+    service = MockPs1Service(root, settings.psf_fwhm_scale, settings.depth_offset_mag)
     index = []
     for row in rows.itertuples():
         spec = int(row.specObjID)

@@ -27,6 +27,7 @@ include: "workflow/rules/images.smk"
 include: "workflow/rules/sdss.smk"
 include: "workflow/rules/panstarrs.smk"  # PS1 cutouts, rest-frame spectra (spectra_from_images)
 include: "workflow/rules/train.smk"
+include: "workflow/rules/tune.smk"
 include: "workflow/rules/galeffnet.smk"
 include: "workflow/rules/sigma_sfr.smk"
 include: "workflow/rules/stellar.smk"

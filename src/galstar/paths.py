@@ -13,7 +13,8 @@ __all__ = ["fill", "GALAXIES", "CATALOG", "CROSSMATCH", "CUTFLOW", "CATALOG_REJE
            "SEPARATION_FIG", "CATALOG_SHARD", "NEIGHBOURS", "PREPROCESS", "PREPROCESS_TABLE",
            "PREPROCESS_TENSOR", "REJECT_COUNTS", "STEPS_FIG", "QUALITY", "QUALITY_SCORES",
            "METHOD", "MODEL_DIR", "MODEL", "SCALER", "HISTORY", "MODEL_CONFIG",
-           "LEARNING_CURVE", "PREDICTIONS", "METRICS", "CALIBRATION", "METHOD_TABLE",
+           "LEARNING_CURVE", "TUNING", "TRIAL_DIR", "TUNED", "TUNING_TABLE", "PREDICTIONS",
+           "METRICS", "CALIBRATION", "METHOD_TABLE",
            "FIGURE", "METHOD_FIGURE", "MOCK_OVERVIEW", "RUN_SUMMARY", "SDSS", "SDSS_TARGETS",
            "SDSS_TABLE", "SDSS_SPECTRA_TABLE", "SDSS_SPECTRA_TENSOR", "SDSS_SPECTRA_GRID",
            "SDSS_IMAGE_TABLE", "SDSS_IMAGE_TENSOR", "SDSS_IMAGE_SAMPLE", "SDSS_REJECT_COUNTS",
@@ -107,6 +108,12 @@ SCALER = f"{MODEL_DIR}/scaler.json"
 HISTORY = f"{MODEL_DIR}/history.csv"
 MODEL_CONFIG = f"{MODEL_DIR}/config.yaml"
 LEARNING_CURVE = f"{MODEL_DIR}/learning_curve.png"
+# Hyperparameter CV of an experiment with `tune` (tune.smk): each trial's training
+# outputs (the weights are temporary), the chosen values and the per-point table.
+TUNING = f"{METHOD}/tuning/{{experiment}}"
+TRIAL_DIR = f"{TUNING}/{{trial}}"
+TUNED = f"{TUNING}/tuned.json"
+TUNING_TABLE = f"{TUNING}/cv.csv"
 # The portable model directory's files beyond the training outputs (rule package_model;
 # galstar.inference.model_dir): {file} is one of its PACKAGE_FILES.
 MODEL_PACKAGE = f"{MODEL_DIR}/{{file}}"

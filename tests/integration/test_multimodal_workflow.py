@@ -48,6 +48,7 @@ def _targets() -> list[str]:
     for n in [*TABULAR, *LATE]:
         out.append(f"{M}/models/{n}/fit.json")
     out += [f"{M}/metrics/{n}/cv.csv" for n in TABULAR]
+    out += [f"{M}/tuning/spectrum-dense/tuned.json", f"{M}/tuning/spectrum-dense/cv.csv"]
     return out + [t.removesuffix(".csv") + ".html" for t in out
                   if t.endswith(".csv") and "/models/" not in t]
 
@@ -62,6 +63,8 @@ def _config(repo: Path, image_epochs: int = 3) -> dict:
     exps = section["experiments"]
     exps["image-cnn"].update(widths=[4, 8], epochs=image_epochs)
     exps["spectrum-dense"]["hidden_units"] = 32
+    # the networks' hyperparameters by CV on the training split (off in the demo)
+    exps["spectrum-dense"]["tune"] = {"grid": {"hidden_units": [8, 32]}, "folds": 2}
     exps["spectrum-cnn1d"]["widths"] = [4, 8]
     for name in ("early-fusion", "early-fusion-nomd"):
         exps[name].update(image_widths=[4, 8], spectrum_widths=[4, 8])
@@ -117,6 +120,30 @@ def test_cv_choice_recorded_and_stacking_on_validation(workflow_run):
     assert late["fit_split"] == "val" and late["members"] == ["image-cnn", "spectrum-cnn1d"]
     pred = pd.read_parquet(workdir / f"{M}/predictions/late-fusion.parquet")
     assert set(pred["split"]) == {"val", "test"}
+
+
+def test_network_hyperparameters_chosen_by_cv_on_the_training_split(workflow_run):
+    workdir, _, _ = workflow_run
+    tuning = workdir / f"{M}/tuning/spectrum-dense"
+    cv = pd.read_csv(tuning / "cv.csv")
+    assert list(cv["hidden_units"]) == [8, 32] and (cv["n_folds"] == 2).all()
+    assert cv["chosen"].sum() == 1
+    assert cv.loc[cv["chosen"], "cv_loss_mean"].iloc[0] == cv["cv_loss_mean"].min()
+    chosen = int(cv.loc[cv["chosen"], "hidden_units"].iloc[0])
+    assert json.loads((tuning / "tuned.json").read_text())["chosen"] == {"hidden_units": chosen}
+    trained = yaml.safe_load((workdir / f"{M}/models/spectrum-dense/config.yaml").read_text())
+    assert trained["experiment"]["hidden_units"] == chosen
+    assert trained["experiment"]["tuned"] == {"hidden_units": chosen}
+    n_train = trained["run"]["n_train"]  # the whole training split
+    for point in (0, 1):
+        sizes = []
+        for fold in (0, 1):
+            trial = tuning / f"spectrum-dense-tune{point}-fold{fold}"
+            run = yaml.safe_load((trial / "config.yaml").read_text())["run"]
+            sizes.append((run["n_train"], run["n_val"]))
+            assert not (trial / "model.keras").exists()  # trial weights are temporary
+        # the two folds of the training split: each object validates exactly once
+        assert sum(v for _, v in sizes) == n_train and all(t + v == n_train for t, v in sizes)
 
 
 def test_networks_and_active_learning(workflow_run):

@@ -12,6 +12,7 @@ from galstar.config_checks import selected_methods
 from galstar.methods import get_method
 from galstar.training.experiments import merge
 from galstar.training.folds import fold_groups
+from galstar.training.tuning import tuning_trials
 
 
 ARCHIVE = config["archive"]
@@ -27,6 +28,8 @@ IMAGE_METHODS = {"galeffnet"}
 EXPERIMENTS = {m: get_method(m).experiments(config) for m in METHODS}
 # Method -> cross-validation group -> its fold experiments (experiment key `folds`).
 CV_GROUPS = {m: fold_groups(EXPERIMENTS[m]) for m in METHODS}
+# Method -> tuned experiment -> its hyperparameter CV trials (experiment key `tune`).
+TUNING_TRIALS = {m: tuning_trials(EXPERIMENTS[m], f"{m}.experiments") for m in METHODS}
 # Methods that read the shared galaxy sample (the stellar method reads only its own data).
 GALAXY_METHODS = [m for m in METHODS if m != "stellar"]
 
@@ -186,6 +189,9 @@ def method_targets(method):
         out += [paths.fill(p, method=method, experiment=name)
                 for p in (paths.MODEL, paths.SCALER, paths.HISTORY, paths.MODEL_CONFIG,
                           paths.LEARNING_CURVE)]
+        if exp.get("tune"):
+            out += [paths.fill(p, method=method, experiment=name)
+                    for p in (paths.TUNED, paths.TUNING_TABLE)]
     return out
 
 
@@ -249,6 +255,38 @@ def experiment_init(wildcards):
     # lists, as every method input: the scripts pass each named input on as a list
     return {k: [paths.fill(p, method=wildcards.method, experiment=source)]
             for k, p in (("init_model", paths.MODEL), ("init_scaler", paths.SCALER))}
+
+
+def experiment_tuned(wildcards):
+    """The chosen values of a tuned experiment (``tune``: tune.smk), as a list input."""
+    if not experiment(wildcards).get("tune"):
+        return {}
+    return {"tuned": [paths.fill(paths.TUNED, method=wildcards.method,
+                                 experiment=wildcards.experiment)]}
+
+
+def trial_settings(wildcards):
+    """The settings of trial ``{trial}`` of ``{method}/{experiment}``."""
+    try:
+        return TUNING_TRIALS[wildcards.method][wildcards.experiment][wildcards.trial]
+    except KeyError:
+        raise ValueError(f"no tuning trial '{wildcards.trial}' of config "
+                         f"{wildcards.method}.experiments.{wildcards.experiment}") from None
+
+
+def trial_histories(wildcards):
+    """Trial name -> its history, for every trial of a tuned experiment."""
+    trials = TUNING_TRIALS[wildcards.method][wildcards.experiment]
+    trial_dir = paths.fill(paths.TRIAL_DIR, method=wildcards.method,
+                           experiment=wildcards.experiment)
+    return {t: paths.fill(f"{trial_dir}/history.csv", trial=t) for t in trials}
+
+
+def tuning_regex(level):
+    """Wildcard regex of every tuned experiment (``experiment``) or trial (``trial``)."""
+    names = {(e if level == "experiment" else t)
+             for tuned in TUNING_TRIALS.values() for e, trials in tuned.items() for t in trials}
+    return "|".join(sorted(map(re.escape, names))) or "(?!)"
 
 
 def cv_folds(wildcards):

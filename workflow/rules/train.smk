@@ -10,6 +10,7 @@ rule train:
     input:
         unpack(experiment_inputs),
         unpack(experiment_init),
+        unpack(experiment_tuned),
     output:
         model=paths.MODEL,
         scaler=paths.SCALER,
@@ -40,6 +41,7 @@ rule train:
 rule predict:
     input:
         unpack(experiment_inputs),
+        unpack(experiment_tuned),
         model=paths.MODEL,
         scaler=paths.SCALER,
     output:

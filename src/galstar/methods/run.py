@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from galstar.methods import get_method
@@ -34,15 +35,25 @@ def train_experiment(method: str, files: Files, experiment: Mapping[str, Any], *
                      ) -> dict[str, Any]:
     """Train ``experiment`` of ``method`` and write ``outputs`` (model_path, scaler_path,
     history_path, config_path). ``files`` may hold ``init_model`` and ``init_scaler``
-    (experiment key ``init_from``: a warm start); the rest are the method's inputs."""
+    (experiment key ``init_from``: a warm start) and ``tuned`` (key ``tune``: the chosen
+    values); the rest are the method's inputs. A tuning trial (``tune_of``) trains and
+    validates on its folds of the training split
+    (:func:`galstar.training.tuning.trial_split`)."""
     from galstar.training.fit import train_model
+    from galstar.training.tuning import apply_tuned, trial_split
 
     module = _method(method)
     files = dict(files)
     init = {f"{key}_path": files.pop(key)[0] for key in ("init_model", "init_scaler")
             if files.get(key)}
+    if files.get("tuned"):
+        experiment = apply_tuned(experiment, files.pop("tuned")[0])
     train = module.load_split(files, experiment, "train")
-    val = module.load_split(files, experiment, "val")
+    if experiment.get("tune_of"):
+        part = trial_split(train.table["object_id"].to_numpy(), experiment, seed)
+        train, val = (train.subset(np.flatnonzero(part == s)) for s in ("train", "val"))
+    else:
+        val = module.load_split(files, experiment, "val")
     build, info = module.model_builder(experiment, train, seed)
     return train_model(build, train, val, experiment, seed=seed, run_info=info,
                        verbose=verbose, **init, **outputs)
@@ -52,10 +63,15 @@ def predict_experiment(method: str, files: Files, experiment: Mapping[str, Any],
                        model_path: str | os.PathLike, scaler_path: str | os.PathLike,
                        seed: int, **options) -> pd.DataFrame:
     """Predictions of a trained experiment on the validation and test splits, in the
-    predictions contract (``options``: mc_passes, batch_size, clip, tta)."""
+    predictions contract (``options``: mc_passes, batch_size, clip, tta); ``files`` may
+    hold ``tuned`` (the chosen values it was trained with)."""
     from galstar.evaluation.predict import predict_model
+    from galstar.training.tuning import apply_tuned
 
     module = _method(method)
+    files = dict(files)
+    if files.get("tuned"):
+        experiment = apply_tuned(experiment, files.pop("tuned")[0])
 
     def load(split, label_columns):
         return module.load_split(files, experiment, split, label_columns)

@@ -284,7 +284,13 @@ def _tf_dataset(loader: BatchLoader, batch_size: int, shuffle: bool, seed: int,
         return loader.pack(arrays)
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # As Keras does for arrays held in memory: no default graph rewrites. The pipeline is
+    # already a parallel map and a prefetch; the rewrites (a serialisation and
+    # optimisation of the dataset graph when an iterator is made, every epoch of fit())
+    # take CPU from the model's steps on a CPU host and gain nothing here.
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def make_dataset(split: Split, scaled_labels: np.ndarray, batch_size: int, *,

@@ -135,3 +135,19 @@ def test_line_detection_follows_sfr_and_sn():
     assert np.all(snr[:20] < 3.0) and np.all(snr[20:] > 10.0)
     low_sn = simulate(n=20, ssfr=-9.6, sn=3.0).line_snr["H_alpha"]
     assert np.median(low_sn) < 0.3 * np.median(snr[20:])
+
+
+def test_noiseless_spectra_is_the_simulators_model_on_a_wider_grid():
+    rng = np.random.default_rng(1)
+    n = 12
+    z, fib = rng.uniform(0.02, 0.3, n), rng.uniform(3, 20, n)
+    ssfr, lgm = rng.uniform(-12, -9.3, n), rng.uniform(9.3, 10.8, n)
+    dust, vdisp = rng.uniform(0.1, 1.2, n), rng.uniform(60, 200, n)
+    for k in (0, 3):  # the mock's plates start k pixels to the red
+        loglam = gs.sdss_loglam(gs.LOGLAM_START + gs.LOGLAM_STEP * k, gs.N_PIXELS - k)
+        sim = gs.simulate_spectra(z, fib, ssfr, lgm, lgm + 0.4, dust, vdisp, np.full(n, 10.0),
+                               np.random.default_rng(2), loglam=loglam)
+        wide = gs.sdss_loglam(gs.LOGLAM_START + gs.LOGLAM_STEP * (k - 300), gs.N_PIXELS - k + 300)
+        model = gs.noiseless_spectra(wide, z, fib, ssfr, lgm, sim.oh, dust, vdisp)
+        assert np.array_equal(model[:, 300:300 + loglam.size], sim.model)
+        assert (model[:, :300] > 0).all()  # and beyond the observed range too

@@ -29,7 +29,7 @@ __all__ = ["LOGLAM_STEP", "LOGLAM_START", "N_PIXELS", "SPPIXMASK", "EMISSION_LIN
            "SpectrumModel", "SimulatedSpectra", "sdss_loglam", "calzetti_k",
            "metallicity_oh", "emission_line_fluxes", "stellar_continuum", "d4000n",
            "d4000_of_mix",
-           "sky_spectrum", "simulate_spectra"]
+           "sky_spectrum", "simulate_spectra", "noiseless_spectra"]
 
 #: Pixel width of SDSS coadded spectra [dex].
 LOGLAM_STEP = 1e-4
@@ -484,3 +484,53 @@ def simulate_spectra(
         model=model.astype(np.float32), sky=np.asarray(sky, dtype=np.float32),
         wdisp=np.asarray(wdisp), and_mask=and_mask, or_mask=or_mask, d4000=d4000,
         line_flux=lines, line_snr=line_snr, line_cont=line_cont, oh=oh, bad=bad)
+
+
+def noiseless_spectra(
+    loglam: np.ndarray,
+    z: np.ndarray,
+    fibre_r_nmgy: np.ndarray,
+    log_ssfr_fib: np.ndarray,
+    lgm_fib: np.ndarray,
+    oh: np.ndarray,
+    dust_av: np.ndarray,
+    v_disp_kms: np.ndarray,
+    m: SpectrumModel = SpectrumModel(),
+) -> np.ndarray:
+    """The noiseless model of :func:`simulate_spectra` on any 1e-4 dex grid.
+
+    ``simulate_spectra`` draws its noise around this model on its own grid; here the
+    same continuum and lines are evaluated on ``loglam`` (e.g. wider than the SDSS
+    range, for a rest-frame truth beyond the observed coverage; pixel centres at whole
+    1e-4 dex steps from :data:`LOGLAM_START`, as the mock's plates). The continuum scale
+    is set on the observed 5600-6800 A pixels of :func:`sdss_loglam` as there, and
+    ``oh`` is the drawn metallicity
+    (``SimulatedSpectra.oh``; the mock's ``oh_true``), so the result equals
+    ``SimulatedSpectra.model`` wherever the grids share pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, n_pixels) float32 [1e-17 erg/s/cm^2/A].
+    """
+    z = np.asarray(z, dtype=float)
+    loglam = np.asarray(loglam, dtype=float)
+    fy = 1.0 / (1.0 + np.exp(-(np.asarray(log_ssfr_fib) - m.young_ssfr_mid)
+                             / m.young_ssfr_width))
+    # the scale's grid: the 5600-6800 A pixels of the SDSS grid (every mock plate's grid
+    # holds the same ones: they differ by whole pixels at the blue end only)
+    ref = sdss_loglam()
+    ref_wave = 10.0 ** ref
+    rband = (ref_wave >= 5600.0) & (ref_wave <= 6800.0)
+    nmgy_flambda = 3.631e-29 * 2.998e18 / 6166.0**2 / 1e-17
+    ref_cont = stellar_continuum(ref, z, fy, dust_av, m)
+    scale = np.asarray(fibre_r_nmgy, dtype=float) * nmgy_flambda / ref_cont[:, rband].mean(1)
+    model = stellar_continuum(loglam, z, fy, dust_av, m) * scale[:, None]
+    log_sfr = np.asarray(log_ssfr_fib) + np.asarray(lgm_fib)
+    lines = emission_line_fluxes(z, log_sfr, dust_av, np.asarray(oh, dtype=float))
+    sigma_v = np.hypot(np.maximum(np.asarray(v_disp_kms, dtype=float), 40.0),
+                       m.instrument_sigma_kms)
+    sigma_px = sigma_v / _C_KMS / np.log(10.0) / LOGLAM_STEP
+    for name, flux in lines.items():
+        _add_gaussians(model, loglam, EMISSION_LINES[name] * (1.0 + z), sigma_px, flux)
+    return model.astype(np.float32)

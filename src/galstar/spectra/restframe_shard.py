@@ -7,7 +7,7 @@ downloaded file on the rest-frame grid and writes
 
 - the tensor, float32 (n_kept, 3, n_pixels): 0 the normalised flux (0 on masked pixels,
   not yet filled), 1 its inverse variance (0 masked), 2 the noiseless truth on the same
-  grid and scale (NaN without truth: a live archive, or outside the simulated range);
+  grid and scale (NaN without truth: a live archive);
 - the table, one row per manifest row in order: ``object_id``, ``specobjid``,
   ``restframe_row`` (-1 when rejected), ``restframe_reason`` (``""``, ``no_spectrum``,
   ``unreadable_spectrum`` or a :mod:`~galstar.spectra.restframe` code), ``restframe_detail``

@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - Numba is in requirements.txt
     SPECTRES_BACKEND = "python"
 
 __all__ = [
+    "masked_fraction",
     "DEFAULT_GRIDS",
     "SPECTRES_BACKEND",
     "ArmGrid",
@@ -207,3 +208,26 @@ def fill_masked(grid: np.ndarray, flux: np.ndarray, filled: np.ndarray) -> np.nd
     out = np.array(flux, dtype=np.float64, copy=True)
     out[filled] = np.interp(grid[filled], grid[ok], out[ok])
     return out
+
+
+def _edges(wave: np.ndarray) -> np.ndarray:
+    """Pixel edges as SpectRes draws them: midpoints, half a pixel beyond each end."""
+    edges = np.empty(wave.size + 1)
+    edges[1:-1] = 0.5 * (wave[1:] + wave[:-1])
+    edges[0] = wave[0] - 0.5 * (wave[1] - wave[0])
+    edges[-1] = wave[-1] + 0.5 * (wave[-1] - wave[-2])
+    return edges
+
+
+def masked_fraction(new_wave: np.ndarray, wave: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Fraction of each new pixel's width over masked (``bad``) old pixels (0 outside
+    coverage).
+
+    The same overlap weights as SpectRes, computed at once: the running integral of the
+    0/1 indicator is piecewise linear, so :func:`numpy.interp` at the new edges is exact
+    (a second SpectRes call would cost ~0.5 ms a spectrum).
+    """
+    old_e = _edges(wave)
+    cum = np.concatenate(([0.0], np.cumsum(bad * np.diff(old_e))))
+    new_e = _edges(new_wave)
+    return np.diff(np.interp(new_e, old_e, cum)) / np.diff(new_e)

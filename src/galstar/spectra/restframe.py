@@ -37,7 +37,7 @@ import numpy as np
 
 from galstar.options import check_option_names
 from galstar.spectra.errors import Rejected
-from galstar.spectra.resample import resample_flux
+from galstar.spectra.resample import masked_fraction, resample_flux
 from galstar.spectra.sdss import Spectrum
 from galstar.spectra.sdss_grid import DEFAULT_BAD_BITS, bad_bits_value
 
@@ -121,22 +121,6 @@ def restframe_loglam(settings: RestframeSettings) -> np.ndarray:
     return np.linspace(settings.loglam_start, settings.loglam_stop, int(settings.n_pixels))
 
 
-def _edges(wave: np.ndarray) -> np.ndarray:
-    edges = np.empty(wave.size + 1)
-    edges[1:-1] = 0.5 * (wave[1:] + wave[:-1])
-    edges[0] = wave[0] - 0.5 * (wave[1] - wave[0])
-    edges[-1] = wave[-1] + 0.5 * (wave[-1] - wave[-2])
-    return edges
-
-
-def _bad_fraction(new_wave: np.ndarray, wave: np.ndarray, bad: np.ndarray) -> np.ndarray:
-    """Fraction of each new pixel's width on masked old pixels (SpectRes's overlaps)."""
-    old_e = _edges(wave)
-    cum = np.concatenate(([0.0], np.cumsum(bad * np.diff(old_e))))
-    new_e = _edges(new_wave)
-    return np.diff(np.interp(new_e, old_e, cum)) / np.diff(new_e)
-
-
 def _norm(flux: np.ndarray, good: np.ndarray, how: str) -> float:
     if how == "rms":
         return float(np.sqrt(np.mean(flux[good] ** 2)))
@@ -195,7 +179,7 @@ def to_restframe(spectrum: Spectrum, settings: RestframeSettings, z: float | Non
         f[bad] = np.interp(wave[bad], wave[good], f[good])
     new_wave = 10.0 ** restframe_loglam(settings)
     new_f, new_s = resample_flux(new_wave, wave, f, sigma)
-    frac_bad = _bad_fraction(new_wave, wave, bad) if bad.any() else np.zeros(n)
+    frac_bad = masked_fraction(new_wave, wave, bad) if bad.any() else np.zeros(n)
     mask = ~np.isfinite(new_f) | (frac_bad > settings.mask_threshold)
     keep = ~mask
     if int(keep.sum()) < max(2, settings.min_good_fraction * n):

@@ -23,7 +23,7 @@ import numpy as np
 
 from galstar.options import check_option_names
 from galstar.spectra.errors import Rejected
-from galstar.spectra.resample import resample_flux
+from galstar.spectra.resample import masked_fraction, resample_flux
 from galstar.spectra.sdss import Spectrum
 
 __all__ = ["DEFAULT_BAD_BITS", "DEFAULT_SDSS_GRID", "SPPIXMASK", "SdssGridSettings",
@@ -181,28 +181,6 @@ def _grid_wavelength(grid: SpectrumGrid) -> np.ndarray:
     return wave
 
 
-def _edges(wave: np.ndarray) -> np.ndarray:
-    """Pixel edges as SpectRes draws them: midpoints, half a pixel beyond each end."""
-    edges = np.empty(wave.size + 1)
-    edges[1:-1] = 0.5 * (wave[1:] + wave[:-1])
-    edges[0] = wave[0] - 0.5 * (wave[1] - wave[0])
-    edges[-1] = wave[-1] + 0.5 * (wave[-1] - wave[-2])
-    return edges
-
-
-def _bad_fraction(new_wave: np.ndarray, wave: np.ndarray, bad: np.ndarray) -> np.ndarray:
-    """Fraction of each new pixel's width over masked old pixels (0 outside coverage).
-
-    The same overlap weights as SpectRes, computed at once: the running integral of the
-    0/1 indicator is piecewise linear, so :func:`numpy.interp` at the new edges is exact
-    (a second SpectRes call would cost ~0.5 ms a spectrum).
-    """
-    old_e = _edges(wave)
-    cum = np.concatenate(([0.0], np.cumsum(bad * np.diff(old_e))))
-    new_e = _edges(new_wave)
-    return np.diff(np.interp(new_e, old_e, cum)) / np.diff(new_e)
-
-
 def to_grid(spectrum: Spectrum, grid: SpectrumGrid = DEFAULT_SDSS_GRID,
             settings: SdssGridSettings | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -255,7 +233,7 @@ def to_grid(spectrum: Spectrum, grid: SpectrumGrid = DEFAULT_SDSS_GRID,
         f[bad] = np.interp(wave[bad], wave[good], f[good])
     new_wave = _grid_wavelength(grid)
     new_f, new_s = resample_flux(new_wave, wave, f, sigma)
-    frac_bad = _bad_fraction(new_wave, wave, bad) if n_good < f.size else np.zeros_like(new_f)
+    frac_bad = masked_fraction(new_wave, wave, bad) if n_good < f.size else np.zeros_like(new_f)
     outside = ~np.isfinite(new_f)
     if outside.all():
         raise Rejected(f"no_coverage: {wave[0]:.0f}-{wave[-1]:.0f} A misses the grid "

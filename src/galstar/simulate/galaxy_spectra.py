@@ -8,7 +8,8 @@ metallicity (Pettini & Pagel 2004 N2 and O3N2), redshifted onto the SDSS log-lam
 grid (1e-4 dex, ~3800-9200 A, vacuum). Noise follows the catalogued median r-band S/N
 with a sky spectrum (the 5577 A line, Na D, [O I], the OH forest), sky-subtraction
 residuals, masked pixel runs (``and_mask`` bits of SDSS ``SPPIXMASK``) and the
-occasional bad spectrum. Physics only: :mod:`galstar.mock.sdss_spectra` writes files.
+occasional bad spectrum. The continuum is :mod:`galstar.simulate.galaxy_continuum`'s.
+Physics only: :mod:`galstar.mock.sdss_spectra` writes files.
 
 Units: wavelengths in A (vacuum), flux densities in 1e-17 erg/s/cm^2/A (SDSS ``BUNIT``),
 line fluxes in 1e-17 erg/s/cm^2, SFR in log10 Msun/yr.
@@ -17,22 +18,25 @@ line fluxes in 1e-17 erg/s/cm^2, SFR in log10 Msun/yr.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from astropy import constants as const
 from astropy import units as u
 
+from galstar.simulate.galaxy_continuum import (
+    LOGLAM_STEP,
+    StellarPopulations,
+    calzetti_k,
+    d4000_of_mix,
+    stellar_continuum,
+)
 from galstar.simulate.population import luminosity_distance_mpc
 
 __all__ = ["LOGLAM_STEP", "LOGLAM_START", "N_PIXELS", "SPPIXMASK", "EMISSION_LINES",
-           "SpectrumModel", "SimulatedSpectra", "sdss_loglam", "calzetti_k",
-           "metallicity_oh", "emission_line_fluxes", "stellar_continuum", "d4000n",
-           "d4000_of_mix",
-           "sky_spectrum", "simulate_spectra", "noiseless_spectra"]
+           "SpectrumModel", "SimulatedSpectra", "sdss_loglam",
+           "metallicity_oh", "emission_line_fluxes", "sky_spectrum", "simulate_spectra",
+           "noiseless_spectra"]
 
-#: Pixel width of SDSS coadded spectra [dex].
-LOGLAM_STEP = 1e-4
 #: log10 of the first pixel's wavelength [A] of the default grid (legacy spectra start
 #: near 3800 A; the fixture spec-0266-51602-0013 starts at 3.5802).
 LOGLAM_START = 3.5797
@@ -53,16 +57,6 @@ EMISSION_LINES: dict[str, float] = {
     "H_alpha": 6564.6139, "[N_II] 6583": 6585.2684, "[S_II] 6716": 6718.2942,
     "[S_II] 6730": 6732.6781,
 }
-
-#: Stellar absorption features: vacuum rest wavelength [A], depth in the old and the
-#: young population (fraction of the continuum at line centre), Gaussian sigma [A].
-_ABSORPTION = np.array([
-    # CaII K, CaII H, H-delta, G band, H-gamma, H-beta, Mg b, Fe 5270, Na D, H-alpha, CaT
-    (3934.78, 0.45, 0.10, 6.0), (3969.59, 0.40, 0.12, 6.0), (4102.89, 0.12, 0.30, 9.0),
-    (4305.0, 0.18, 0.03, 10.0), (4341.69, 0.10, 0.28, 9.0), (4862.68, 0.08, 0.22, 9.0),
-    (5176.7, 0.15, 0.02, 12.0), (5270.0, 0.07, 0.01, 8.0), (5895.6, 0.12, 0.02, 7.0),
-    (6564.61, 0.05, 0.12, 9.0), (8544.4, 0.10, 0.02, 8.0), (8664.5, 0.09, 0.02, 8.0),
-])
 
 #: Sky emission lines: vacuum wavelength [A] and peak brightness over the sky continuum.
 _SKY_LINES = np.array([
@@ -114,6 +108,12 @@ class SpectrumModel:
     masked_runs_mean: float = 1.5
     bad_spectrum_fraction: float = 0.005
 
+    @property
+    def populations(self) -> StellarPopulations:
+        """The continuum's two populations (:mod:`galstar.simulate.galaxy_continuum`)."""
+        return StellarPopulations(self.t_old_k, self.t_young_k, self.break_old,
+                                  self.break_young)
+
 
 @dataclass
 class SimulatedSpectra:
@@ -147,20 +147,6 @@ class SimulatedSpectra:
 def sdss_loglam(start: float = LOGLAM_START, n: int = N_PIXELS) -> np.ndarray:
     """The SDSS log10-wavelength grid [log10 A]: ``start + 1e-4 * arange(n)``."""
     return np.round(start + LOGLAM_STEP * np.arange(int(n)), 6)
-
-
-def calzetti_k(wave_a: np.ndarray) -> np.ndarray:
-    """Calzetti et al. (2000) attenuation curve k(lambda) = A_lambda / E(B-V)_star.
-
-    Parameters
-    ----------
-    wave_a : array
-        Rest wavelength [A] (0.12-2.2 micron; extrapolated linearly outside).
-    """
-    x = 1e4 / np.asarray(wave_a, dtype=float)  # 1/micron
-    blue = 2.659 * (-2.156 + 1.509 * x - 0.198 * x**2 + 0.011 * x**3) + 4.05
-    red = 2.659 * (-1.857 + 1.040 * x) + 4.05
-    return np.where(x > 1.0 / 0.63, blue, red)
 
 
 def metallicity_oh(logm: np.ndarray, rng: np.random.Generator | None = None,
@@ -215,106 +201,6 @@ def emission_line_fluxes(z: np.ndarray, log_sfr: np.ndarray, dust_av: np.ndarray
     ebv_gas = np.asarray(dust_av, dtype=float) / 4.05 / 0.44
     return {name: f * 10.0 ** (-0.4 * calzetti_k(EMISSION_LINES[name]) * ebv_gas)
             for name, f in intrinsic.items()}
-
-
-def _planck_lambda(wave_a: np.ndarray, t_k: float) -> np.ndarray:
-    x = 1.438777e8 / (wave_a * t_k)  # hc / (lambda k T), lambda in A
-    return wave_a**-5 / np.expm1(x)
-
-
-def _population(wave_a: np.ndarray, t_k: float, break_depth: float, which: int) -> np.ndarray:
-    """One stellar population on a rest grid, normalised to 1 at 5500 A."""
-    def shape(w: np.ndarray) -> np.ndarray:
-        cont = _planck_lambda(w, t_k)
-        cont = cont * (1.0 - break_depth / (1.0 + np.exp((w - 4000.0) / 30.0)))
-        for centre, d_old, d_young, sigma in _ABSORPTION:
-            depth = d_old if which == 0 else d_young
-            cont = cont * (1.0 - depth * np.exp(-0.5 * ((w - centre) / sigma) ** 2))
-        return cont
-    return shape(wave_a) / shape(np.array([5500.0]))[0]
-
-
-_REST_LOGLAM0 = np.log10(2500.0)
-_REST_N = int(np.ceil((np.log10(9800.0) - _REST_LOGLAM0) / LOGLAM_STEP))
-
-
-@lru_cache(maxsize=4)
-def _rest_templates(m: SpectrumModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Old and young populations and Calzetti k on a fine rest log grid (cached)."""
-    w = 10.0 ** (_REST_LOGLAM0 + LOGLAM_STEP * np.arange(_REST_N))
-    return (_population(w, m.t_old_k, m.break_old, 0),
-            _population(w, m.t_young_k, m.break_young, 1), calzetti_k(w))
-
-
-def stellar_continuum(loglam_obs: np.ndarray, z: np.ndarray, young_fraction: np.ndarray,
-                      dust_av: np.ndarray, m: SpectrumModel = SpectrumModel()) -> np.ndarray:
-    """Dust-attenuated old + young continuum, redshifted, 1 at rest 5500 A before dust.
-
-    Parameters
-    ----------
-    loglam_obs : array, shape (n_pix,)
-        Observed grid [log10 A], uniform in steps of :data:`LOGLAM_STEP`.
-    z : array, shape (n,)
-        Redshift; the rest grid must stay within 2500-9800 A, where the templates are
-        tabulated at 1e-4 dex (a redshift is a shift of the log grid: each row is a
-        contiguous slice of the template, linearly interpolated).
-    young_fraction : array, shape (n,)
-        The young population's share of the light at 5500 A.
-    dust_av : array, shape (n,)
-        V-band attenuation [mag] (Calzetti).
-
-    Returns
-    -------
-    numpy.ndarray, shape (n, n_pix)
-    """
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    old, young, k = _rest_templates(m)
-    loglam_obs = np.asarray(loglam_obs, dtype=float)
-    npix = loglam_obs.size
-    x0 = (loglam_obs[0] - np.log10(1.0 + np.asarray(z, dtype=float)) - _REST_LOGLAM0
-          ) / LOGLAM_STEP
-    if np.any(x0 < 0) or np.any(x0 + npix + 1 > _REST_N):
-        raise ValueError("stellar_continuum: the rest-frame grid leaves 2500-9800 A "
-                         f"(z in [{np.min(z):.3f}, {np.max(z):.3f}])")
-    i0 = np.floor(x0).astype(np.int64)
-    t = (x0 - i0)[:, None]
-
-    def at(table: np.ndarray) -> np.ndarray:
-        win = sliding_window_view(table, npix + 1)[i0]
-        return win[:, :-1] * (1.0 - t) + win[:, 1:] * t
-
-    fy = np.asarray(young_fraction, dtype=float)[:, None]
-    att = 10.0 ** (-0.4 / 4.05 * at(k) * np.asarray(dust_av, dtype=float)[:, None])
-    return ((1.0 - fy) * at(old) + fy * at(young)) * att
-
-
-def d4000_of_mix(young_fraction: np.ndarray, dust_av: np.ndarray,
-                 m: SpectrumModel = SpectrumModel()) -> np.ndarray:
-    """Noiseless D4000n of the attenuated old + young mix (rest frame)."""
-    old, young, k = _rest_templates(m)
-    w = 10.0 ** (_REST_LOGLAM0 + LOGLAM_STEP * np.arange(_REST_N))
-    sel = (w > 3800.0) & (w < 4150.0)
-    fy = np.asarray(young_fraction, dtype=float)[:, None]
-    att = 10.0 ** (-0.4 / 4.05 * k[sel] * np.asarray(dust_av, dtype=float)[:, None])
-    return d4000n(w[sel], ((1.0 - fy) * old[sel] + fy * young[sel]) * att)
-
-
-def d4000n(wave_rest_a: np.ndarray, flux_lambda: np.ndarray) -> np.ndarray:
-    """Narrow 4000 A break (Balogh et al. 1999): <f_nu> 4000-4100 over 3850-3950 A.
-
-    ``flux_lambda`` is (n, n_pix) on the (n, n_pix) or (n_pix,) rest grid; rows not
-    covering both windows give NaN.
-    """
-    w = np.broadcast_to(np.asarray(wave_rest_a, dtype=float), flux_lambda.shape)
-    fnu = flux_lambda * w**2
-    red = (w >= 4000.0) & (w <= 4100.0)
-    blue = (w >= 3850.0) & (w <= 3950.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(red, fnu, 0.0).sum(1) / red.sum(1)
-        b = np.where(blue, fnu, 0.0).sum(1) / blue.sum(1)
-        out = r / b
-    return np.where((red.sum(1) > 5) & (blue.sum(1) > 5), out, np.nan)
 
 
 def sky_spectrum(loglam: np.ndarray, m: SpectrumModel = SpectrumModel()) -> np.ndarray:
@@ -406,13 +292,13 @@ def simulate_spectra(
     wave = 10.0 ** loglam
     fy = 1.0 / (1.0 + np.exp(-(np.asarray(log_ssfr_fib) - m.young_ssfr_mid)
                              / m.young_ssfr_width))
-    cont = stellar_continuum(loglam, z, fy, dust_av, m)
+    cont = stellar_continuum(loglam, z, fy, dust_av, m.populations)
     rband = (wave >= 5600.0) & (wave <= 6800.0)
     # f_lambda [1e-17 cgs] of 1 nmgy at 6166 A: 3.631e-29 erg/s/cm2/Hz * c / lambda^2
     nmgy_flambda = 3.631e-29 * 2.998e18 / 6166.0**2 / 1e-17
     scale = np.asarray(fibre_r_nmgy, dtype=float) * nmgy_flambda / cont[:, rband].mean(1)
     cont = cont * scale[:, None]
-    d4000 = d4000_of_mix(fy, dust_av, m)
+    d4000 = d4000_of_mix(fy, dust_av, m.populations)
     oh = metallicity_oh(logm, rng, m.oh_scatter)
     log_sfr = np.asarray(log_ssfr_fib) + np.asarray(lgm_fib)
     lines = emission_line_fluxes(z, log_sfr, dust_av, oh)
@@ -523,9 +409,9 @@ def noiseless_spectra(
     ref_wave = 10.0 ** ref
     rband = (ref_wave >= 5600.0) & (ref_wave <= 6800.0)
     nmgy_flambda = 3.631e-29 * 2.998e18 / 6166.0**2 / 1e-17
-    ref_cont = stellar_continuum(ref, z, fy, dust_av, m)
+    ref_cont = stellar_continuum(ref, z, fy, dust_av, m.populations)
     scale = np.asarray(fibre_r_nmgy, dtype=float) * nmgy_flambda / ref_cont[:, rband].mean(1)
-    model = stellar_continuum(loglam, z, fy, dust_av, m) * scale[:, None]
+    model = stellar_continuum(loglam, z, fy, dust_av, m.populations) * scale[:, None]
     log_sfr = np.asarray(log_ssfr_fib) + np.asarray(lgm_fib)
     lines = emission_line_fluxes(z, log_sfr, dust_av, np.asarray(oh, dtype=float))
     sigma_v = np.hypot(np.maximum(np.asarray(v_disp_kms, dtype=float), 40.0),

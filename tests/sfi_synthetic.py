@@ -97,7 +97,8 @@ def write_sfi_contract(root: str | Path, *, n_objects: int, n_shards: int = 2,
     for s in range(n_shards):
         name = f"shard-{s:03d}"
         sel = np.flatnonzero(shard == s)
-        fill = lambda template: root / paths.fill(template, shard=name)  # noqa: E731
+        def fill(template: str, name: str = name) -> Path:
+            return root / paths.fill(template, shard=name)
         write_parquet(table.iloc[sel].drop(columns=["age", "sfr", "agn"]).reset_index(drop=True),
                       fill(paths.SFI_TABLE))
         save_npy(images[sel], fill(paths.SFI_IMAGES))

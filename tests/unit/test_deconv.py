@@ -166,8 +166,8 @@ def test_runs_under_jax():
         from galstar.models.deconv import FastDeconv2D
         rng = np.random.default_rng(0)
         w = rng.normal(size=(64, 31, 31, 4))
-        x = ((0.6 * w[:, 1:, 1:] + 0.4 * w[:, :-1, 1:]) @ (np.eye(4) + 0.2 * rng.normal(size=(4, 4)))
-             ).astype("float32")
+        mix = np.eye(4) + 0.2 * rng.normal(size=(4, 4))
+        x = ((0.6 * w[:, 1:, 1:] + 0.4 * w[:, :-1, 1:]) @ mix).astype("float32")
         layer = FastDeconv2D(36, 3, padding="valid", use_bias=False, n_iter=8)
         layer.build((None, None, None, 4))
         layer.kernel.assign(np.eye(36, dtype="float32").reshape(3, 3, 4, 36))

@@ -23,7 +23,8 @@ from galstar import paths
 from galstar.evaluation.metrics import regression_metrics
 from galstar.training.experiments import resolve_experiments
 
-__all__ = ["calibration_split", "config_problems", "NAME", "ARMS", "LABELS", "REGIMES", "TARGET_SETS", "SAMPLE",
+__all__ = ["calibration_split", "config_problems", "NAME", "ARMS", "LABELS", "REGIMES",
+           "TARGET_SETS", "SAMPLE",
            "OBSERVED_TABLE", "OBSERVED_ARRAY", "GRID_TABLE", "GRID_ARRAY", "REJECTS", "experiments",
            "label_columns", "inputs", "baseline_inputs", "baseline_table", "load_split",
            "model_builder", "experiment_arms", "target_set", "thesis_table", "gap_table",

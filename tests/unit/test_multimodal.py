@@ -16,7 +16,6 @@ from galstar.evaluation.uncertainty import mc_dropout_parts
 from galstar.methods import multimodal
 from galstar.methods.multimodal_active import acquire, labels_to_reach, run_active_learning
 from galstar.methods.multimodal_features import (
-    estimate_redshift,
     feature_table,
     photoz_statistics,
 )
@@ -147,24 +146,13 @@ def test_image_experiments_read_no_spectra(repo):
 def test_spectrum_redshift_and_features_follow_the_truth(contract):
     feats = feature_table(contract["tables"], contract["spectra"], "spectrum", {},
                           contract["grid"])
-    assert np.mean(np.abs(feats["z_spec_est"] - feats["z"]) < 0.003) > 0.95
+    assert np.mean(np.abs(feats["z_spec_est"] - feats["z"]) < 0.001) > 0.98
     # star-forming galaxies: strong H-alpha, weak break
     assert np.corrcoef(feats["halpha"], feats["sfr_tot_median"])[0, 1] > 0.7
     assert np.corrcoef(feats["d4000"], feats["sfr_tot_median"])[0, 1] < -0.7
     image = feature_table(contract["tables"], contract["images"], "image", {})
     assert len(image) == len(feats) == int(contract["truth"]["kept"].sum())
     assert np.corrcoef(image["size_px"], image["z"])[0, 1] < -0.5
-
-
-def test_redshift_of_one_injected_line_spectrum():
-    grid = {"loglam_start": np.log10(3800.0), "loglam_step": 1e-4, "n_pixels": 3800}
-    lam = 10 ** (grid["loglam_start"] + grid["loglam_step"] * np.arange(3800))
-    flux = np.ones((1, 3800))
-    for rest in (6564.6, 5008.2, 3728.5):
-        flux[0] += 3 * np.exp(-0.5 * ((lam - rest * 1.137) / 3.0) ** 2)
-    flux += np.random.default_rng(0).normal(0, 0.02, flux.shape)
-    z = estimate_redshift(flux, np.zeros_like(flux), grid)
-    assert abs(z[0] - 0.137) < 0.001
 
 
 def test_photoz_statistics_by_hand():

@@ -2,9 +2,9 @@
 
 Image summary features: aperture sums per band, colours, concentration, size and
 ellipticity of the preprocessed ugriz tensor. Spectrum features: flux in wavelength
-bins, a redshift found from the spectrum itself (emission and absorption lines and the
-4000 A break scanned over a redshift grid: the true z is a target, never an input),
-and at that redshift D4000 and the strengths of the strong lines.
+bins, a redshift found from the spectrum itself (a chi-square scan of PCA templates of
+the training split's line spectra: the object's own z is a target, never an input), and
+at that redshift D4000 and the strengths of the strong lines.
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import median_filter, uniform_filter1d
 
-__all__ = ["EMISSION_LINES", "ABSORPTION_LINES", "read_grid", "wavelengths",
-           "image_features", "estimate_redshift", "d4000", "spectrum_features",
+from galstar.spectra.redshift import TemplateRedshift
+
+__all__ = ["EMISSION_LINES", "read_grid", "wavelengths",
+           "image_features", "line_spectra", "d4000", "spectrum_features",
            "photoz_statistics", "feature_table"]
 
 #: Vacuum rest wavelengths [A] of the emission lines whose strengths are features.
 EMISSION_LINES = {"oii_3727": 3728.5, "hbeta": 4862.7, "oiii_5007": 5008.2,
                   "halpha": 6564.6, "nii_6584": 6585.3, "sii_6717": 6718.3}
-#: Absorption features of old stars [A] (Ca II K and H, G band, Mg b, Na D).
-ABSORPTION_LINES = {"ca_k": 3934.8, "ca_h": 3969.6, "g_band": 4305.0, "mg_b": 5176.7,
-                    "na_d": 5895.6}
 #: D4000 (narrow definition, Balogh et al. 1999): mean f_nu in 4000-4100 A over 3850-3950 A.
 D4000_BLUE, D4000_RED = (3850.0, 3950.0), (4000.0, 4100.0)
 GRID_KEYS = ("loglam_start", "loglam_step", "n_pixels")
@@ -109,7 +108,7 @@ def _pixel(grid: Mapping[str, Any], rest: float, z: np.ndarray) -> np.ndarray:
                    ).astype(np.int64)
 
 
-def _residuals(flux: np.ndarray, mask: np.ndarray, width: int, block: int = 5) -> np.ndarray:
+def line_spectra(flux: np.ndarray, mask: np.ndarray, width: int, block: int = 5) -> np.ndarray:
     """Flux minus a running-median continuum (of ``block``-pixel means, interpolated
     back: 10x faster than a per-pixel median), over a robust noise scale; masked -> 0."""
     good = mask < 0.5
@@ -131,100 +130,37 @@ def _residuals(flux: np.ndarray, mask: np.ndarray, width: int, block: int = 5) -
     return r / np.where(scale > 0, scale, 1.0)
 
 
-def _window_mean(cumulative: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Mean over pixels [lo, hi) from a cumulative sum with a leading 0 (NaN if empty)."""
-    n = cumulative.shape[1] - 1
-    lo, hi = np.clip(lo, 0, n), np.clip(hi, 0, n)
-    count = (hi - lo).astype(float)
-    total = cumulative[:, hi] - cumulative[:, lo]
-    return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
-
-
 def d4000(flux: np.ndarray, mask: np.ndarray, grid: Mapping[str, Any],
-          z: np.ndarray, shared: bool = False) -> np.ndarray:
-    """D4000 of each spectrum: (n,) at its own redshift z (n,), or with ``shared`` (n, n_z)
-    at each of n_z redshifts; NaN where a window leaves the grid or is all masked."""
+          z: np.ndarray) -> np.ndarray:
+    """D4000 of each spectrum (n,) at its redshift z (n,); NaN where a window leaves the
+    grid or is all masked."""
     lam = wavelengths(grid)
     fnu = np.where(mask < 0.5, flux * lam**2, 0.0)  # f_nu up to a constant
     good = (mask < 0.5).astype(float)
     cf = np.concatenate([np.zeros((len(flux), 1)), np.cumsum(fnu, axis=1)], axis=1)
     cg = np.concatenate([np.zeros((len(flux), 1)), np.cumsum(good, axis=1)], axis=1)
     z = np.asarray(z, float)
-    per_object = not shared
+    rows, n = np.arange(len(flux)), cf.shape[1] - 1
 
     def mean(window):
-        lo = _pixel(grid, window[0], z)
-        hi = _pixel(grid, window[1], z)
-        if per_object:
-            rows = np.arange(len(flux))
-            n = cf.shape[1] - 1
-            a, b = np.clip(lo, 0, n), np.clip(hi, 0, n)
-            s, c = cf[rows, b] - cf[rows, a], cg[rows, b] - cg[rows, a]
-            inside = (lo >= 0) & (hi <= n)
-        else:
-            s = _window_mean(cf, lo, hi)
-            c = _window_mean(cg, lo, hi)
-            inside = ((lo >= 0) & (hi <= cf.shape[1] - 1))[None, :]
-        return np.where(inside & (c > 0), s / np.where(c > 0, c, 1), np.nan)
+        lo, hi = _pixel(grid, window[0], z), _pixel(grid, window[1], z)
+        a, b = np.clip(lo, 0, n), np.clip(hi, 0, n)
+        s, c = cf[rows, b] - cf[rows, a], cg[rows, b] - cg[rows, a]
+        return np.where((lo >= 0) & (hi <= n) & (c > 0), s / np.where(c > 0, c, 1), np.nan)
 
     blue, red = mean(D4000_BLUE), mean(D4000_RED)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(blue > 0, red / blue, np.nan)
 
 
-def _line_score(resid: np.ndarray, grid: Mapping[str, Any], z: np.ndarray,
-                lines: Mapping[str, float]) -> dict[str, np.ndarray]:
-    """Mean normalised residual over +-2 pixels of each line at each redshift of ``z``
-    ((n_z,) shared: (n, n_z) each; NaN outside the grid)."""
-    smooth = uniform_filter1d(resid, size=5, axis=1, mode="nearest")
-    n = resid.shape[1]
-    out = {}
-    for name, rest in lines.items():
-        p = _pixel(grid, rest, z)
-        inside = (p >= 0) & (p < n)
-        out[name] = np.where(inside[None, :], smooth[:, np.clip(p, 0, n - 1)], np.nan)
-    return out
-
-
-def estimate_redshift(flux: np.ndarray, mask: np.ndarray, grid: Mapping[str, Any], *,
-                      z_max: float = 0.6, z_step: float = 5e-4, continuum_px: int = 101,
-                      residuals: np.ndarray | None = None) -> np.ndarray:
-    """A redshift from each spectrum alone: the z of a grid that maximises the
-    standardised sum of emission-line excesses minus absorption-line excesses plus the
-    standardised log D4000 (old stars' break for line-less galaxies).
-
-    Parameters
-    ----------
-    flux, mask : numpy.ndarray
-        (n, L) normalised flux and mask (1 masked) on the grid ``grid``.
-    z_max, z_step : float
-        The trial redshifts 0 .. z_max.
-    continuum_px : int
-        Running-median width [px] of the continuum the lines are measured against.
-    residuals : numpy.ndarray, optional
-        The normalised line residuals, if already computed for these spectra.
-    """
-    z = np.arange(0.0, z_max + z_step / 2, z_step)
-    resid = _residuals(flux, mask, continuum_px) if residuals is None else residuals
-    emission = _line_score(resid, grid, z, EMISSION_LINES)
-    absorption = _line_score(resid, grid, z, ABSORPTION_LINES)
-    lines = np.nansum(np.stack(list(emission.values())), axis=0) \
-        - np.nansum(np.stack(list(absorption.values())), axis=0)
-    brk = np.log(np.clip(d4000(flux, mask, grid, z, shared=True), 0.1, 10))
-
-    def standardise(s):
-        centre = np.nanmedian(s, axis=1, keepdims=True)
-        spread = 1.4826 * np.nanmedian(np.abs(s - centre), axis=1, keepdims=True)
-        return np.nan_to_num((s - centre) / np.where(spread > 0, spread, 1.0), nan=-1e3)
-
-    score = standardise(lines) + standardise(brk)
-    return z[np.argmax(score, axis=1)]
-
-
-def spectrum_features(spectra: np.ndarray, grid: Mapping[str, Any], *, n_bins: int = 32,
-                      z_max: float = 0.6, continuum_px: int = 101) -> pd.DataFrame:
+def spectrum_features(spectra: np.ndarray, grid: Mapping[str, Any],
+                      templates: TemplateRedshift, *, n_bins: int = 32, z_max: float = 0.35,
+                      continuum_px: int = 101, residuals: np.ndarray | None = None
+                      ) -> pd.DataFrame:
     """Features of (n, L, 2) spectra (channel 0 flux, channel 1 mask): ``bin<k>`` (mean
-    unmasked flux in n_bins equal pixel bins), ``z_spec_est`` (:func:`estimate_redshift`),
+    unmasked flux in n_bins equal pixel bins), ``z_spec_est`` and ``z_dchi2`` (the
+    template scan's redshift in 0..z_max and the chi-square margin of the next-best
+    one, :class:`~galstar.spectra.redshift.TemplateRedshift` fitted on line spectra),
     ``d4000`` and ``<line>`` strengths (normalised residual) at that redshift."""
     x = np.asarray(spectra, dtype=np.float64)
     if x.ndim != 3 or x.shape[2] != 2 or x.shape[1] != int(grid["n_pixels"]):
@@ -236,9 +172,12 @@ def spectrum_features(spectra: np.ndarray, grid: Mapping[str, Any], *, n_bins: i
         count = good[:, cols].sum(axis=1)
         total = np.where(good[:, cols], flux[:, cols], 0).sum(axis=1)
         out[f"bin{k:02d}"] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    residuals = _residuals(flux, mask, continuum_px)
-    z = estimate_redshift(flux, mask, grid, z_max=z_max, residuals=residuals)
+    if residuals is None:
+        residuals = line_spectra(flux, mask, continuum_px)
+    fit = templates.scan(residuals, mask, float(grid["loglam_start"]), z_range=(0.0, z_max))
+    z = fit.z
     out["z_spec_est"] = z
+    out["z_dchi2"] = fit.delta_chi2
     out["d4000"] = d4000(flux, mask, grid, z)
     resid = uniform_filter1d(residuals, size=5, axis=1, mode="nearest")
     rows = np.arange(len(x))
@@ -253,14 +192,17 @@ def feature_table(tables: Sequence[str | os.PathLike], tensors: Sequence[str | o
                   modality: str, settings: Mapping[str, Any],
                   grid_path: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per kept object of the SDSS tables: object_id, split, the nine targets
-    and the ``modality`` features (``image`` or ``spectrum``) from its tensor rows."""
+    and the ``modality`` features (``image`` or ``spectrum``) from its tensor rows.
+
+    Spectrum features need redshift templates: they are fitted on the line spectra of
+    the training split at its catalogue redshifts (a label of the training objects only).
+    """
     from galstar.io import load_npy
     from galstar.methods.multimodal import TARGETS, read_tables
 
     table = read_tables(tables)
     kept = table[table["kept"].to_numpy(bool)].reset_index(drop=True)
-    grid = read_grid(grid_path) if modality == "spectrum" else None
-    frames = []
+    frames, arrays = [], []
     for i, path in enumerate(tensors):
         rows = kept[kept["_file"] == i]
         array = load_npy(path)
@@ -268,14 +210,29 @@ def feature_table(tables: Sequence[str | os.PathLike], tensors: Sequence[str | o
         if len(index) and index.max() >= len(array):
             raise ValueError(f"{path}: {modality}_row {int(index.max())} out of its "
                              f"{len(array)} rows")
-        data = np.asarray(array[np.sort(index)])[np.argsort(np.argsort(index))]
-        if modality == "image":
-            feats = image_features(data, **dict(settings))
-        else:
-            feats = spectrum_features(data, grid, **dict(settings))
-        frames.append(pd.concat([rows[["object_id", "split", *TARGETS]].reset_index(drop=True),
-                                 feats], axis=1))
-    return pd.concat(frames, ignore_index=True)
+        arrays.append(np.asarray(array[np.sort(index)])[np.argsort(np.argsort(index))])
+        frames.append(rows[["object_id", "split", *TARGETS]].reset_index(drop=True))
+    labels = pd.concat(frames, ignore_index=True)
+    data = np.concatenate(arrays)
+    if modality == "image":
+        feats = image_features(data, **dict(settings))
+    else:
+        settings = dict(settings)
+        grid = read_grid(grid_path)
+        flux, mask = data[..., 0].astype(np.float64), data[..., 1]
+        residuals = line_spectra(flux, mask, int(settings.get("continuum_px", 101)))
+        train = (labels["split"] == "train").to_numpy()
+        n_templates = int(settings.pop("templates", 5))
+        if train.sum() < 4 * (n_templates + 1):
+            raise ValueError(f"spectrum features: {int(train.sum())} training objects in "
+                             f"{[str(t) for t in tables]}; {n_templates} redshift templates "
+                             f"need {4 * (n_templates + 1)}")
+        templates = TemplateRedshift(n_templates).fit(
+            residuals[train], mask[train], labels.loc[train, "z"].to_numpy(),
+            float(grid["loglam_start"]), float(grid["loglam_step"]),
+            z_range=(0.0, float(settings.get("z_max", 0.35))))
+        feats = spectrum_features(data, grid, templates, residuals=residuals, **settings)
+    return pd.concat([labels, feats], axis=1)
 
 
 # ------------------------------------------------------------------------- photo-z

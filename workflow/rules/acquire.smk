@@ -46,6 +46,7 @@ rule fetch_mpajhu:
         f"benchmarks/acquire/{ARCHIVE}/fetch_mpajhu.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: GALAXY_CHAIN_PRIORITY
     script:
         "../scripts/fetch_mpajhu.py"
 
@@ -68,6 +69,7 @@ rule fetch_dr9_sweeps:
         f"benchmarks/acquire/{ARCHIVE}/fetch_dr9_sweeps.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: GALAXY_CHAIN_PRIORITY
     script:
         "../scripts/fetch_dr9_sweeps.py"
 
@@ -96,5 +98,6 @@ rule fetch_cutouts:
         f"benchmarks/acquire/{ARCHIVE}/fetch_cutouts/{{shard}}.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: GALAXY_CHAIN_PRIORITY
     script:
         "../scripts/fetch_cutouts.py"

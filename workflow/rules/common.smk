@@ -94,9 +94,20 @@ def experiment(wildcards):
                          f"{wildcards.method}.experiments") from None
 
 
+# Scheduling priority of the jobs that lead to the longest trainings (GalEffNet's): the
+# galaxy sample, cutouts and preprocessing. Started first, the long trainings no longer
+# end the run on one busy core while the others idle.
+GALAXY_CHAIN_PRIORITY = 10
+
+
 def experiment_setting(key):
     """A params/resources function: the experiment's ``key``."""
     return lambda wildcards, **_: experiment(wildcards)[key]
+
+
+def experiment_priority(wildcards, **_):
+    """The experiment's scheduling priority (``training.priority``; 0 when unset)."""
+    return int(experiment(wildcards).get("priority", 0))
 
 
 def experiment_inputs(wildcards):

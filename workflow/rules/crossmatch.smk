@@ -40,6 +40,7 @@ rule crossmatch:
         "benchmarks/catalog/crossmatch.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: GALAXY_CHAIN_PRIORITY
     script:
         "../scripts/crossmatch.py"
 

@@ -51,6 +51,7 @@ rule catalog_neighbours:
         "benchmarks/catalog/neighbours.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: GALAXY_CHAIN_PRIORITY
     script:
         "../scripts/preprocess_neighbours.py"
 
@@ -74,6 +75,7 @@ rule preprocess_shard:
         "benchmarks/preprocess/{shard}.tsv"
     conda:
         "../../envs/images.yaml"
+    priority: GALAXY_CHAIN_PRIORITY
     script:
         "../scripts/preprocess_shard.py"
 
@@ -94,6 +96,7 @@ rule preprocess_variant:
         "benchmarks/preprocess/variant_{variant}_{shard}.tsv"
     conda:
         "../../envs/images.yaml"
+    priority: GALAXY_CHAIN_PRIORITY
     script:
         "../scripts/preprocess_variant.py"
 

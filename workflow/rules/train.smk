@@ -22,6 +22,7 @@ rule train:
         experiment=experiment,
         seed=cfg("seed"),
     threads: experiment_setting("threads")
+    priority: experiment_priority
     resources:
         gpu=experiment_setting("gpu"),
         mem_mb=experiment_setting("mem_mb"),
@@ -58,6 +59,7 @@ rule predict:
             "tta": method_evaluation(wildcards.method).get("tta", "none"),
         },
     threads: experiment_setting("threads")
+    priority: experiment_priority
     resources:
         gpu=experiment_setting("gpu"),
         mem_mb=experiment_setting("mem_mb"),

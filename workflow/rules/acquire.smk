@@ -88,7 +88,7 @@ rule fetch_cutouts:
             threads if ARCHIVE == "mock" else DOWNLOAD["concurrency"]
         ),
         download=DOWNLOAD,
-    threads: 2
+    threads: job_threads(2)
     retries: 3
     resources:
         archive_http=1,

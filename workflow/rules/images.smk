@@ -68,7 +68,7 @@ rule preprocess_shard:
         images=paths.fill(paths.PREPROCESS_TENSOR, variant=f"grz-{PREPROCESS_CROP}"),
     params:
         preprocess=PREPROCESS,
-    threads: 8
+    threads: job_threads(8)
     log:
         "logs/preprocess/{shard}.log",
     benchmark:

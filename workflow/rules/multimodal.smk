@@ -46,7 +46,7 @@ rule multimodal_tabular:
         spec=lambda wildcards: MM_TABULAR[wildcards.tabular],
         cv_folds=(MM_CFG.get("tabular") or {}).get("cv_folds", 3),
         seed=cfg("seed"),
-    threads: 2
+    threads: job_threads(2)
     log:
         "logs/multimodal/tabular/{tabular}.log",
     benchmark:
@@ -108,7 +108,7 @@ rule multimodal_active_learning:
         experiment=MULTIMODAL.get(MM_ACTIVE.get("experiment")) if MM_ACTIVE else {},
         settings=MM_ACTIVE,
         seed=cfg("seed"),
-    threads: MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("threads", 1)
+    threads: job_threads(MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("threads", 1))
     resources:
         gpu=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("gpu", 0),
         mem_mb=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("mem_mb", 4000),

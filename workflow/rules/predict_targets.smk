@@ -57,7 +57,7 @@ if PREDICT_TARGETS:
             model_dir=PREDICT_MODEL,
             preprocessing=P_PREPROCESSING,
             targets_file=PREDICT_TARGETS,
-        threads: 2
+        threads: job_threads(2)
         resources:
             gpu=lambda wildcards: P_EXPERIMENT.get("gpu", 0),
             mem_mb=lambda wildcards: P_EXPERIMENT.get("mem_mb", 6000),

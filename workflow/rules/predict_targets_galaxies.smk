@@ -56,7 +56,7 @@ rule targets_cutouts:
             threads if ARCHIVE == "mock" else DOWNLOAD["concurrency"]
         ),
         download=DOWNLOAD,
-    threads: 2
+    threads: job_threads(2)
     retries: 3
     resources:
         archive_http=1,
@@ -80,7 +80,7 @@ rule targets_preprocess:
         images=f"{P_DIR}/preprocess/grz-{PREPROCESS_CROP}/{{shard}}.npy",
     params:
         preprocess=PREPROCESS,
-    threads: 8
+    threads: job_threads(8)
     log:
         f"logs/predict/{P_RUN}/preprocess/{{shard}}.log",
     benchmark:

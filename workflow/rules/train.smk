@@ -21,7 +21,7 @@ rule train:
     params:
         experiment=experiment,
         seed=cfg("seed"),
-    threads: experiment_setting("threads")
+    threads: experiment_threads
     priority: experiment_priority
     resources:
         gpu=experiment_setting("gpu"),
@@ -58,7 +58,7 @@ rule predict:
             "clip": method_evaluation(wildcards.method).get("clip_to_label_range", True),
             "tta": method_evaluation(wildcards.method).get("tta", "none"),
         },
-    threads: experiment_setting("threads")
+    threads: experiment_threads
     priority: experiment_priority
     resources:
         gpu=experiment_setting("gpu"),
@@ -175,7 +175,7 @@ rule baseline:
             EXPERIMENTS[wildcards.method]
         ),
         seed=cfg("seed"),
-    threads: 2
+    threads: job_threads(2)
     log:
         "logs/{method}/baseline/{baseline}.log",
     benchmark:

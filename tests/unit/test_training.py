@@ -304,6 +304,21 @@ def test_weight_average_covers_the_best_epoch_and_those_after_it():
         WeightAverage(stopper).averaged()
 
 
+def test_callback_patience_scales_up_for_shorter_epochs():
+    from galstar.training.callbacks import build_callbacks
+
+    exp = {"early_stopping": {"min_delta": 1e-3, "patience": 4},
+           "reduce_lr": {"factor": 0.5, "patience": 2, "min_lr": 1e-5}}
+    stop, plateau = build_callbacks(exp)
+    assert (stop.patience, plateau.patience) == (4, 2)
+    stop, plateau = build_callbacks(exp, patience_scale=2689 / 300)  # 8.96: rounded up
+    assert (stop.patience, plateau.patience) == (36, 18)
+    assert stop.min_delta == 1e-3 and plateau.factor == 0.5 and plateau.min_lr == 1e-5
+    stop, plateau = build_callbacks(exp, patience_scale=0.5)  # never shortened
+    assert (stop.patience, plateau.patience) == (4, 2)
+    assert len(build_callbacks({**exp, "reduce_lr": False}, patience_scale=3)) == 1
+
+
 def test_precision_policy():
     from galstar.training.device import precision_policy
 

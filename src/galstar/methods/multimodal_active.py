@@ -113,10 +113,10 @@ def _keras_fit_and_score(experiment: Mapping[str, Any], train, val, test, *, see
         # a couple of steps an epoch and learn nothing
         epochs = int(experiment["epochs"]) if not steps else \
             max(1, -(-int(steps) * batch // len(sub)))
-        stopping = dict(experiment.get("early_stopping") or {})
-        # patience in epochs grows with them: a quarter of the round, as many steps each
-        stopping["patience"] = max(int(stopping.get("patience", 5)), epochs // 4)
-        callbacks = build_callbacks({**experiment, "early_stopping": stopping})
+        # patience counts epochs, and a round's are len(train) / len(sub) times shorter:
+        # stretched, both wait as many steps as in the full run (unstretched, 300 labels
+        # halve the rate every ~10 steps and the CNN stops learning within a hundred)
+        callbacks = build_callbacks(experiment, patience_scale=len(train) / len(sub))
         scaler = fit_scaler(str(experiment.get("scaler", "minmax")), sub.labels, targets)
         build, _ = model_builder(experiment, sub, seed)
         model = build(sub)

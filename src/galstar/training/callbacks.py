@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -92,12 +93,19 @@ class LogEpochs(keras.callbacks.Callback):
                  ", ".join(f"{k} {float(v):.5g}" for k, v in sorted(logs.items())))
 
 
-def build_callbacks(exp: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
-    """Early stopping (always) and ReduceLROnPlateau (when configured) from the experiment."""
+def build_callbacks(exp: Mapping[str, Any], patience_scale: float = 1.0
+                    ) -> list[keras.callbacks.Callback]:
+    """Early stopping (always) and ReduceLROnPlateau (when configured) from the experiment.
+
+    ``patience_scale`` (>= 1 applies) multiplies both patiences, rounded up: for epochs
+    shorter than the ones the configured patience was chosen for (a subset of the data).
+    """
+    scale = max(1.0, float(patience_scale))
     es = {"min_delta": 0.005, "patience": 5, **(exp.get("early_stopping") or {})}
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=float(es["min_delta"]),
-                                      patience=int(es["patience"]), restore_best_weights=True)
+                                      patience=math.ceil(int(es["patience"]) * scale),
+                                      restore_best_weights=True)
     ]
     plateau = exp.get("reduce_lr")
     if plateau:
@@ -105,7 +113,8 @@ def build_callbacks(exp: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
                    **(plateau if isinstance(plateau, Mapping) else {})}
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=float(plateau["factor"]),
-            patience=int(plateau["patience"]), min_lr=float(plateau["min_lr"])))
+            patience=math.ceil(int(plateau["patience"]) * scale),
+            min_lr=float(plateau["min_lr"])))
     return callbacks
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["LOG_FORMAT", "CPU_ONLY_NOISE", "log_to_file", "rule_log", "describe_output",
-           "has_nvidia_gpu", "native_stderr_filter", "quiet_worker"]
+           "has_nvidia_gpu", "native_stderr_filter", "quiet_worker", "limit_threads",
+           "THREAD_VARIABLES"]
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
@@ -118,6 +119,21 @@ def _paths(files: Any) -> Sequence[str]:
     return [os.fspath(f) for f in (files or [])]
 
 
+#: Thread pools sized by environment: BLAS, OpenMP (scikit-learn, SciPy), numexpr.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def limit_threads(threads: int | None) -> None:
+    """Size the BLAS / OpenMP pools of the libraries imported from now on to ``threads``
+    (a job's Snakemake threads), as Snakemake does for shell jobs but not for scripts;
+    a variable the user set is kept. Without it every one-thread job runs pools as wide
+    as the machine, and two of them on two cores spin against each other."""
+    if threads:
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, str(int(threads)))
+
+
 @contextlib.contextmanager
 def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
     """Run a workflow script's body with its rule's log set up.
@@ -145,6 +161,7 @@ def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
     logs = _paths(getattr(smk, "log", None))
     if logs:
         log_to_file(logs[0], level)
+    limit_threads(getattr(smk, "threads", None))
     rule = getattr(smk, "rule", "?")
     wildcards = dict(getattr(smk, "wildcards", {}).items()) if hasattr(smk, "wildcards") else {}
     job = f"{rule} {wildcards}" if wildcards else str(rule)

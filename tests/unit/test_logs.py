@@ -4,6 +4,7 @@ rule's log file."""
 from __future__ import annotations
 
 import logging
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -177,3 +178,16 @@ def test_ctrl_c_to_a_job_with_worker_processes_is_one_line(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err == "galstar: preprocess_shard interrupted\n"
+
+
+def test_limit_threads_sizes_unset_pools_and_keeps_the_users(monkeypatch):
+    from galstar.logs import THREAD_VARIABLES, limit_threads
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    limit_threads(None)
+    assert "OMP_NUM_THREADS" not in os.environ
+    limit_threads(2)
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "2"
+    assert os.environ["MKL_NUM_THREADS"] == "3"

@@ -5,7 +5,7 @@ from galstar.logs import rule_log
 with rule_log(snakemake):  # noqa: F821  (imports inside: errors go to the log)
     from galstar.training.backend import start_backend
 
-    start_backend()  # before Keras is imported
+    start_backend(snakemake.threads)  # noqa: F821  (before Keras is imported)
     from galstar.methods.spectra_from_images_decode import decode_validation
 
     inputs, out, params = snakemake.input, snakemake.output, snakemake.params  # noqa: F821

@@ -6,7 +6,7 @@ from galstar.logs import rule_log
 with rule_log(snakemake):  # noqa: F821  (imports inside: errors go to the log)
     from galstar.training.backend import start_backend
 
-    start_backend()  # before Keras is imported
+    start_backend(snakemake.threads)  # noqa: F821  (before Keras is imported)
     from galstar.inference import run
 
     p, inputs, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821

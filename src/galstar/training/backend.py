@@ -13,10 +13,15 @@ from galstar.logs import CPU_ONLY_NOISE, has_nvidia_gpu, native_stderr_filter
 __all__ = ["start_backend"]
 
 
-def start_backend() -> None:
+def start_backend(threads: int | None = None) -> None:
     """Import Keras and its backend and list the devices once, so that TensorFlow's CUDA
     probe happens here: on a machine without an NVIDIA GPU its messages
-    (:data:`CPU_ONLY_NOISE`) are dropped, everything else it prints is kept."""
+    (:data:`CPU_ONLY_NOISE`) are dropped, everything else it prints is kept.
+
+    ``threads`` (the job's Snakemake threads) bounds the backend's pool for the work
+    inside one op (TensorFlow intra-op, PyTorch): two one-thread trainings on two cores
+    otherwise each run a pool as wide as the machine, and spend 1.5x the CPU time.
+    """
     quiet = native_stderr_filter(CPU_ONLY_NOISE) if not has_nvidia_gpu() else None
     with quiet or contextlib.nullcontext():
         import keras
@@ -24,4 +29,10 @@ def start_backend() -> None:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
+            if threads:
+                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
             tf.config.list_physical_devices()
+        elif keras.backend.backend() == "torch" and threads:
+            import torch
+
+            torch.set_num_threads(int(threads))

@@ -18,9 +18,9 @@ def start_backend(threads: int | None = None) -> None:
     probe happens here: on a machine without an NVIDIA GPU its messages
     (:data:`CPU_ONLY_NOISE`) are dropped, everything else it prints is kept.
 
-    ``threads`` (the job's Snakemake threads) bounds PyTorch's pool. TensorFlow's
-    intra-op pool is left at the machine's width: two one-thread EfficientNet trainings
-    on two cores ran 40 s epochs with one intra-op thread each against 30 s with two.
+    ``threads`` bounds the pool for the work inside one op (TensorFlow intra-op,
+    PyTorch): with pools as wide as the machine, two small trainings on two cores spin
+    against each other and spend 2-3x the CPU time.
     """
     quiet = native_stderr_filter(CPU_ONLY_NOISE) if not has_nvidia_gpu() else None
     with quiet or contextlib.nullcontext():
@@ -29,6 +29,8 @@ def start_backend(threads: int | None = None) -> None:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
+            if threads:
+                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
             tf.config.list_physical_devices()
         elif keras.backend.backend() == "torch" and threads:
             import torch

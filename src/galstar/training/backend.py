@@ -7,6 +7,7 @@ imports Keras; import this module before anything that imports Keras.
 from __future__ import annotations
 
 import contextlib
+import os
 
 from galstar.logs import CPU_ONLY_NOISE, has_nvidia_gpu, native_stderr_filter
 
@@ -18,9 +19,11 @@ def start_backend(threads: int | None = None) -> None:
     probe happens here: on a machine without an NVIDIA GPU its messages
     (:data:`CPU_ONLY_NOISE`) are dropped, everything else it prints is kept.
 
-    ``threads`` bounds the pool for the work inside one op (TensorFlow intra-op,
-    PyTorch): with pools as wide as the machine, two small trainings on two cores spin
-    against each other and spend 2-3x the CPU time.
+    ``threads`` below the machine's cores bounds the pool for the work inside one op
+    (TensorFlow intra-op, PyTorch): with pools as wide as the machine, two small
+    trainings on two cores spin against each other and spend 2-3x the CPU time. As many
+    threads as cores keeps the backend's default pool (for EfficientNet on 2 cores, 29 s
+    epochs against 41 s with the same width set explicitly).
     """
     quiet = native_stderr_filter(CPU_ONLY_NOISE) if not has_nvidia_gpu() else None
     with quiet or contextlib.nullcontext():
@@ -29,10 +32,11 @@ def start_backend(threads: int | None = None) -> None:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            if threads:
+            if threads and int(threads) < (os.cpu_count() or 1):
                 tf.config.threading.set_intra_op_parallelism_threads(int(threads))
             tf.config.list_physical_devices()
-        elif keras.backend.backend() == "torch" and threads:
+        elif keras.backend.backend() == "torch" and threads and \
+                int(threads) < (os.cpu_count() or 1):
             import torch
 
             torch.set_num_threads(int(threads))

@@ -106,19 +106,15 @@ def job_threads(most):
     """Threads of a job: ``most``, but locally at most half the cores.
 
     Snakemake reserves no cores for a waiting job, so a job that needs every core never
-    starts while one-core jobs keep taking them (on 2 cores the cutouts waited the whole
-    run); shards and experiments run side by side instead. A cluster gets ``most``.
+    starts while one-core jobs keep taking them (on 2 cores the cutouts waited 12 min);
+    shards run side by side instead. Trainings keep their ``threads`` (TensorFlow's pools
+    span the machine anyway; see docs/calibration.md). A cluster gets ``most``.
     """
     try:
         cores = workflow.cores if workflow.local_exec else None
     except WorkflowError:  # no --cores (lint)
         cores = None
     return int(most) if not cores else max(1, min(int(most), int(cores) // 2))
-
-
-def experiment_threads(wildcards, **_):
-    """The experiment's ``threads`` (:func:`job_threads`)."""
-    return job_threads(experiment(wildcards)["threads"])
 
 
 def experiment_setting(key):

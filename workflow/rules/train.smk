@@ -21,7 +21,7 @@ rule train:
     params:
         experiment=experiment,
         seed=cfg("seed"),
-    threads: experiment_threads
+    threads: experiment_setting("threads")
     priority: experiment_priority
     resources:
         gpu=experiment_setting("gpu"),
@@ -58,7 +58,7 @@ rule predict:
             "clip": method_evaluation(wildcards.method).get("clip_to_label_range", True),
             "tta": method_evaluation(wildcards.method).get("tta", "none"),
         },
-    threads: experiment_threads
+    threads: experiment_setting("threads")
     priority: experiment_priority
     resources:
         gpu=experiment_setting("gpu"),

@@ -17,7 +17,7 @@ rule tune_trial:
     params:
         experiment=trial_settings,
         seed=cfg("seed"),
-    threads: lambda wildcards: job_threads(trial_settings(wildcards)["threads"])
+    threads: lambda wildcards: trial_settings(wildcards)["threads"]
     resources:
         gpu=lambda wildcards: trial_settings(wildcards)["gpu"],
         mem_mb=lambda wildcards: trial_settings(wildcards)["mem_mb"],

@@ -19,11 +19,9 @@ def start_backend(threads: int | None = None) -> None:
     probe happens here: on a machine without an NVIDIA GPU its messages
     (:data:`CPU_ONLY_NOISE`) are dropped, everything else it prints is kept.
 
-    ``threads`` below the machine's cores bounds the pool for the work inside one op
-    (TensorFlow intra-op, PyTorch): with pools as wide as the machine, two small
-    trainings on two cores spin against each other and spend 2-3x the CPU time. As many
-    threads as cores keeps the backend's default pool (for EfficientNet on 2 cores, 29 s
-    epochs against 41 s with the same width set explicitly).
+    ``threads`` below the machine's cores bounds PyTorch's pool. TensorFlow keeps its
+    default pools: sized by the job (one intra-op thread), two trainings side by side on
+    two cores were slower than one at a time with the default (docs/calibration.md).
     """
     quiet = native_stderr_filter(CPU_ONLY_NOISE) if not has_nvidia_gpu() else None
     with quiet or contextlib.nullcontext():
@@ -32,8 +30,6 @@ def start_backend(threads: int | None = None) -> None:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            if threads and int(threads) < (os.cpu_count() or 1):
-                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
             tf.config.list_physical_devices()
         elif keras.backend.backend() == "torch" and threads and \
                 int(threads) < (os.cpu_count() or 1):

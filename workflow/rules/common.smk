@@ -122,11 +122,6 @@ def experiment_setting(key):
     return lambda wildcards, **_: experiment(wildcards)[key]
 
 
-def experiment_priority(wildcards, **_):
-    """The experiment's scheduling priority (``training.priority``; 0 when unset)."""
-    return int(experiment(wildcards).get("priority", 0))
-
-
 def experiment_inputs(wildcards):
     """The files an experiment trains and predicts on (its method decides)."""
     return get_method(wildcards.method).inputs(experiment(wildcards), SHARDS)

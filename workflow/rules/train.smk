@@ -22,7 +22,7 @@ rule train:
         experiment=experiment,
         seed=cfg("seed"),
     threads: experiment_setting("threads")
-    priority: experiment_priority
+    priority: experiment_setting("priority")
     resources:
         gpu=experiment_setting("gpu"),
         mem_mb=experiment_setting("mem_mb"),
@@ -59,7 +59,7 @@ rule predict:
             "tta": method_evaluation(wildcards.method).get("tta", "none"),
         },
     threads: experiment_setting("threads")
-    priority: experiment_priority
+    priority: experiment_setting("priority")
     resources:
         gpu=experiment_setting("gpu"),
         mem_mb=experiment_setting("mem_mb"),

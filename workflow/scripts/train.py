@@ -5,8 +5,7 @@ from galstar.logs import rule_log
 with rule_log(snakemake):  # noqa: F821  (imports inside: errors go to the log)
     from galstar.training.backend import start_backend
 
-    # the experiment's threads, not the job's claim (locally at most half the cores)
-    start_backend(snakemake.params.experiment["threads"])  # noqa: F821  (before Keras)
+    start_backend(snakemake.threads)  # noqa: F821  (before Keras is imported)
     from galstar.methods.run import train_experiment
 
     out = snakemake.output  # noqa: F821

@@ -19,9 +19,9 @@ def start_backend(threads: int | None = None) -> None:
     probe happens here: on a machine without an NVIDIA GPU its messages
     (:data:`CPU_ONLY_NOISE`) are dropped, everything else it prints is kept.
 
-    ``threads`` below the machine's cores bounds PyTorch's pool. TensorFlow keeps its
-    default pools: sized by the job (one intra-op thread), two trainings side by side on
-    two cores were slower than one at a time with the default (docs/calibration.md).
+    ``threads`` (the job's) below the machine's cores bounds PyTorch's pool. TensorFlow
+    keeps its default pools: an intra-op pool sized by the job did not make trainings
+    side by side faster than one at a time with the default (docs/calibration.md).
     """
     quiet = native_stderr_filter(CPU_ONLY_NOISE) if not has_nvidia_gpu() else None
     with quiet or contextlib.nullcontext():

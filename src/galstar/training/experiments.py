@@ -17,7 +17,7 @@ from galstar.training.folds import expand_folds
 __all__ = ["RESOURCE_DEFAULTS", "merge", "check_name", "resolve_experiments"]
 
 #: Scheduling defaults (config ``training``, the method's or the experiment may override).
-RESOURCE_DEFAULTS = {"gpu": 0, "threads": 1, "mem_mb": 4000, "runtime": 60}
+RESOURCE_DEFAULTS = {"gpu": 0, "threads": 1, "mem_mb": 4000, "runtime": 60, "priority": 0}
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 

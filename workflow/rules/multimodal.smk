@@ -108,7 +108,9 @@ rule multimodal_active_learning:
         experiment=MULTIMODAL.get(MM_ACTIVE.get("experiment")) if MM_ACTIVE else {},
         settings=MM_ACTIVE,
         seed=cfg("seed"),
-    threads: job_threads(MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("threads", 1))
+    # a TensorFlow training like `train`: its threads and priority, uncapped
+    threads: MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("threads", 2)
+    priority: MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("priority", 0)
     resources:
         gpu=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("gpu", 0),
         mem_mb=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("mem_mb", 4000),

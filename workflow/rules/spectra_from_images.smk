@@ -16,7 +16,7 @@ rule sfi_vae:
     params:
         settings=SFI_VAE,
         seed=cfg("seed"),
-    threads: job_threads(SFI_VAE.get("threads", 2))
+    threads: SFI_VAE.get("threads", 2)  # a TensorFlow training like `train`: uncapped
     resources:
         gpu=SFI_VAE.get("gpu", 0),
         mem_mb=SFI_VAE.get("mem_mb", 4000),

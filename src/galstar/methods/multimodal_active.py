@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = ("uncertainty", "random")
 
-#: fit_and_score(labelled indices) -> (test scores {target: R2}, uncertainty per pool object)
-FitAndScore = Callable[[np.ndarray], tuple[Mapping[str, float], np.ndarray]]
+#: fit_and_score(labelled indices, whether the uncertainties are needed) -> (test scores
+#: {target: R2}, uncertainty per pool object or None)
+FitAndScore = Callable[[np.ndarray, bool], tuple[Mapping[str, float], np.ndarray | None]]
 
 
 def acquire(strategy: str, unlabelled: np.ndarray, uncertainty: np.ndarray, step: int,
@@ -50,8 +51,9 @@ def run_active_learning(n_pool: int, fit_and_score: FitAndScore, *, initial: int
     n_pool : int
         Training objects that may be labelled (indices 0 .. n_pool - 1).
     fit_and_score : callable
-        Trains on the labelled indices; returns the test scores and an uncertainty for
-        every pool index.
+        Trains on the labelled indices; returns the test scores and, when its second
+        argument is true, an uncertainty for every pool index. Round 0 is trained once
+        for all strategies; the last round's uncertainties are not asked for.
     initial, step, rounds : int
         Starting pool size, objects added per round, rounds of acquisition.
 
@@ -69,12 +71,18 @@ def run_active_learning(n_pool: int, fit_and_score: FitAndScore, *, initial: int
                          f"{rounds} x step {step} exceeds the {n_pool} training objects")
     start = np.random.default_rng(seed).choice(n_pool, size=initial, replace=False)
     curve, acquired = [], []
+    first = None  # round 0 trains on the same pool for every strategy: once
     for strategy in strategies:
         rng = np.random.default_rng([seed, STRATEGIES.index(strategy) + 1])
         labelled = np.sort(start)
         acquired += [{"strategy": strategy, "round": 0, "index": int(i)} for i in labelled]
         for rnd in range(rounds + 1):
-            scores, uncertainty = fit_and_score(labelled)
+            if rnd == 0:
+                if first is None:
+                    first = fit_and_score(labelled, rounds > 0)
+                scores, uncertainty = first
+            else:
+                scores, uncertainty = fit_and_score(labelled, rnd < rounds)
             curve += [{"strategy": strategy, "round": rnd, "n_labels": len(labelled),
                        "target": t, "R2": float(v)} for t, v in scores.items()]
             log.info("%s round %d: %d labels, R2 %s", strategy, rnd, len(labelled),
@@ -106,7 +114,7 @@ def _keras_fit_and_score(experiment: Mapping[str, Any], train, val, test, *, see
     batch = int(experiment["batch_size"])
     steps = experiment.get("steps")
 
-    def fit_and_score(labelled):
+    def fit_and_score(labelled, uncertain=True):
         seed_everything(seed, bool(experiment.get("deterministic", False)))
         sub = train.subset(labelled)
         # a fixed budget of gradient steps, not of epochs: 100 labels would otherwise get
@@ -131,6 +139,8 @@ def _keras_fit_and_score(experiment: Mapping[str, Any], train, val, test, *, see
         pred = predict_split(model, scaler, test, mc_passes=2, mc_dropout=False)
         scores = {t: regression_metrics(pred[f"{t}_true"], pred[f"{t}_pred"])["R2"]
                   for t in targets}
+        if not uncertain:  # the last round acquires nothing
+            return scores, None
         _, _, std = mc_dropout_predict(model, iter_batches(train, 256), passes=mc_passes)
         return scores, np.mean(std**2, axis=1)
 
@@ -157,7 +167,7 @@ def active_learning_curve(files: Mapping[str, Sequence[str]], experiment: Mappin
     fit = _keras_fit_and_score(exp, train, val, test, seed=seed, targets=TARGETS,
                                mc_passes=int(settings.get("mc_passes", 10)))
 
-    def fit_and_score(labelled):
+    def fit_and_score(labelled, uncertain=True):
         scores, uncertainty = fit(labelled)
         return {t: scores[t] for t in scored}, uncertainty
 

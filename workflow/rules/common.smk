@@ -106,9 +106,11 @@ def job_threads(most):
     """Threads of a job: ``most``, but locally at most half the cores.
 
     Snakemake reserves no cores for a waiting job, so a job that needs every core never
-    starts while one-core jobs keep taking them (on 2 cores the cutouts waited 12 min);
-    shards run side by side instead. Trainings keep their ``threads`` (TensorFlow's pools
-    span the machine anyway; see docs/calibration.md). A cluster gets ``most``.
+    starts while one-core jobs keep taking them (on 2 cores the cutouts waited 12 min,
+    the trainings 10). Keras jobs (their pools span the machine anyway) also claim
+    ``keras_jobs=1``, which the local profile limits to one at a time, so that two never
+    compete while the one-core jobs fill the other cores (docs/calibration.md). A
+    cluster gets ``most``.
     """
     try:
         cores = workflow.cores if workflow.local_exec else None
@@ -120,6 +122,11 @@ def job_threads(most):
 def experiment_setting(key):
     """A params/resources function: the experiment's ``key``."""
     return lambda wildcards, **_: experiment(wildcards)[key]
+
+
+def experiment_threads(wildcards, **_):
+    """The experiment's ``threads``, locally at most half the cores (:func:`job_threads`)."""
+    return job_threads(experiment(wildcards)["threads"])
 
 
 def experiment_inputs(wildcards):

@@ -108,10 +108,11 @@ rule multimodal_active_learning:
         experiment=MULTIMODAL.get(MM_ACTIVE.get("experiment")) if MM_ACTIVE else {},
         settings=MM_ACTIVE,
         seed=cfg("seed"),
-    # a TensorFlow training like `train`: its threads and priority, uncapped
-    threads: MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("threads", 2)
+    # a Keras training like `train`: its threads, priority and keras_jobs
+    threads: job_threads(MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("threads", 2))
     priority: MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("priority", 0)
     resources:
+        keras_jobs=1,
         gpu=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("gpu", 0),
         mem_mb=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("mem_mb", 4000),
         runtime=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("runtime", 60),

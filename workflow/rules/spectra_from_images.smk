@@ -16,8 +16,9 @@ rule sfi_vae:
     params:
         settings=SFI_VAE,
         seed=cfg("seed"),
-    threads: SFI_VAE.get("threads", 2)  # a TensorFlow training like `train`: uncapped
+    threads: job_threads(SFI_VAE.get("threads", 2))
     resources:
+        keras_jobs=1,
         gpu=SFI_VAE.get("gpu", 0),
         mem_mb=SFI_VAE.get("mem_mb", 4000),
         runtime=SFI_VAE.get("runtime", 60),

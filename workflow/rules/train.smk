@@ -21,9 +21,10 @@ rule train:
     params:
         experiment=experiment,
         seed=cfg("seed"),
-    threads: experiment_setting("threads")
+    threads: experiment_threads
     priority: experiment_setting("priority")
     resources:
+        keras_jobs=1,
         gpu=experiment_setting("gpu"),
         mem_mb=experiment_setting("mem_mb"),
         runtime=experiment_setting("runtime"),
@@ -58,9 +59,10 @@ rule predict:
             "clip": method_evaluation(wildcards.method).get("clip_to_label_range", True),
             "tta": method_evaluation(wildcards.method).get("tta", "none"),
         },
-    threads: experiment_setting("threads")
+    threads: experiment_threads
     priority: experiment_setting("priority")
     resources:
+        keras_jobs=1,
         gpu=experiment_setting("gpu"),
         mem_mb=experiment_setting("mem_mb"),
     retries: 2

@@ -191,3 +191,15 @@ def test_limit_threads_sizes_unset_pools_and_keeps_the_users(monkeypatch):
     limit_threads(2)
     assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "2"
     assert os.environ["MKL_NUM_THREADS"] == "3"
+
+
+def test_pool_threads_of_keras_jobs_span_their_cpus():
+    from types import SimpleNamespace
+
+    from galstar.logs import pool_threads
+
+    cpus = len(os.sched_getaffinity(0))
+    assert pool_threads(SimpleNamespace(threads=1, resources={"mem_mb": 2000})) == 1
+    assert pool_threads(SimpleNamespace(threads=1, resources={"keras_jobs": 1})) == cpus
+    assert pool_threads(SimpleNamespace(threads=3)) == 3
+    assert pool_threads(SimpleNamespace()) is None

@@ -109,13 +109,13 @@ rule multimodal_active_learning:
         settings=MM_ACTIVE,
         seed=cfg("seed"),
     # a Keras training like `train`: its threads, priority and keras_jobs
-    threads: job_threads(MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("threads", 2))
-    priority: MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("priority", 0)
+    threads: job_threads(MM_ACTIVE_EXPERIMENT.get("threads", 2))
+    priority: MM_ACTIVE_EXPERIMENT.get("priority", 0)
     resources:
         keras_jobs=1,
-        gpu=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("gpu", 0),
-        mem_mb=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("mem_mb", 4000),
-        runtime=MULTIMODAL.get(MM_ACTIVE.get("experiment"), {}).get("runtime", 60),
+        gpu=MM_ACTIVE_EXPERIMENT.get("gpu", 0),
+        mem_mb=MM_ACTIVE_EXPERIMENT.get("mem_mb", 4000),
+        runtime=MM_ACTIVE_EXPERIMENT.get("runtime", 60),
     log:
         "logs/multimodal/active_learning.log",
     benchmark:

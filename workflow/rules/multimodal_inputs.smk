@@ -8,6 +8,7 @@ MM_CFG = cfg("multimodal") if MULTIMODAL else {}
 MM_TABULAR = (MM_CFG.get("tabular") or {}).get("models") or {}
 MM_LATE = MM_CFG.get("late_fusion") or {}
 MM_ACTIVE = MM_CFG.get("active_learning") or {}
+MM_ACTIVE_EXPERIMENT = MULTIMODAL.get(MM_ACTIVE.get("experiment"), {})  # its resources
 MM_MAPS = MM_CFG.get("latent_maps") or {}
 MM_EVALUATION = method_evaluation("multimodal") if MULTIMODAL else {}
 MM = paths.fill(paths.METHOD, method="multimodal")

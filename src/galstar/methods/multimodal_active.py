@@ -71,18 +71,15 @@ def run_active_learning(n_pool: int, fit_and_score: FitAndScore, *, initial: int
                          f"{rounds} x step {step} exceeds the {n_pool} training objects")
     start = np.random.default_rng(seed).choice(n_pool, size=initial, replace=False)
     curve, acquired = [], []
-    first = None  # round 0 trains on the same pool for every strategy: once
+    # round 0 trains on the same pool for every strategy: once
+    first = fit_and_score(np.sort(start), rounds > 0)
     for strategy in strategies:
         rng = np.random.default_rng([seed, STRATEGIES.index(strategy) + 1])
         labelled = np.sort(start)
         acquired += [{"strategy": strategy, "round": 0, "index": int(i)} for i in labelled]
         for rnd in range(rounds + 1):
-            if rnd == 0:
-                if first is None:
-                    first = fit_and_score(labelled, rounds > 0)
-                scores, uncertainty = first
-            else:
-                scores, uncertainty = fit_and_score(labelled, rnd < rounds)
+            scores, uncertainty = first if rnd == 0 else \
+                fit_and_score(labelled, rnd < rounds)
             curve += [{"strategy": strategy, "round": rnd, "n_labels": len(labelled),
                        "target": t, "R2": float(v)} for t, v in scores.items()]
             log.info("%s round %d: %d labels, R2 %s", strategy, rnd, len(labelled),
@@ -168,7 +165,7 @@ def active_learning_curve(files: Mapping[str, Sequence[str]], experiment: Mappin
                                mc_passes=int(settings.get("mc_passes", 10)))
 
     def fit_and_score(labelled, uncertain=True):
-        scores, uncertainty = fit(labelled)
+        scores, uncertainty = fit(labelled, uncertain)
         return {t: scores[t] for t in scored}, uncertainty
 
     curve, acquired = run_active_learning(

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -239,29 +238,6 @@ class BatchLoader:
         return (x, *arrays[n:])
 
 
-class SplitBatches(keras.utils.PyDataset):
-    """Backend-neutral batches (threads, not processes: the arrays are memory-mapped)."""
-
-    def __init__(self, loader: BatchLoader, batch_size: int, shuffle: bool, seed: int,
-                 drop_remainder: bool, workers: int = 2):
-        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=8)
-        self.loader, self.batch_size, self.shuffle = loader, batch_size, shuffle
-        self.n, self.drop_remainder = len(loader.split), drop_remainder
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(self.n) if shuffle else np.arange(self.n)
-
-    def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_remainder else -(-self.n // self.batch_size)
-
-    def __getitem__(self, i: int) -> tuple:
-        return self.loader.pack(
-            self.loader(self.order[i * self.batch_size:(i + 1) * self.batch_size]))
-
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.order = self.rng.permutation(self.n)
-
-
 def _tf_dataset(loader: BatchLoader, batch_size: int, shuffle: bool, seed: int,
                 drop_remainder: bool):
     import tensorflow as tf  # only on the TensorFlow backend
@@ -322,9 +298,14 @@ def make_dataset(split: Split, scaled_labels: np.ndarray, batch_size: int, *,
         split = Split(split.inputs, split.labels, split.table, split.targets)
     loader = BatchLoader(split, scaled_labels, augment, seed)
     drop = shuffle and len(split) > batch_size
-    backend = backend or keras.backend.backend()
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
     if backend == "tensorflow":
         return _tf_dataset(loader, batch_size, shuffle, seed, drop)
+    from galstar.training.pydataset import SplitBatches
+
     return SplitBatches(loader, batch_size, shuffle, seed, drop)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = ["LOG_FORMAT", "CPU_ONLY_NOISE", "log_to_file", "rule_log", "describe_output",
            "has_nvidia_gpu", "native_stderr_filter", "quiet_worker", "limit_threads",
-           "pool_threads", "THREAD_VARIABLES"]
+           "THREAD_VARIABLES"]
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
@@ -134,18 +134,6 @@ def limit_threads(threads: int | None) -> None:
             os.environ.setdefault(name, str(int(threads)))
 
 
-def pool_threads(smk: Any) -> int | None:
-    """Threads for a job's BLAS / OpenMP pools: its Snakemake threads, but for a Keras job
-    (resource ``keras_jobs``, one at a time locally) every CPU it may run on. Its claim is
-    one core locally so that it can start beside one-core jobs (``job_threads``), and
-    oneDNN at one thread made GalEffNet's epochs 40 s against 21 s at two."""
-    resources = getattr(smk, "resources", None)
-    if resources is not None and resources.get("keras_jobs", 0):
-        affinity = getattr(os, "sched_getaffinity", None)  # a cluster job's own CPUs
-        return len(affinity(0)) if affinity else os.cpu_count()
-    return getattr(smk, "threads", None)
-
-
 @contextlib.contextmanager
 def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
     """Run a workflow script's body with its rule's log set up.
@@ -173,7 +161,7 @@ def rule_log(smk: Any, level: int = logging.INFO) -> Iterator[logging.Logger]:
     logs = _paths(getattr(smk, "log", None))
     if logs:
         log_to_file(logs[0], level)
-    limit_threads(pool_threads(smk))
+    limit_threads(getattr(smk, "threads", None))
     rule = getattr(smk, "rule", "?")
     wildcards = dict(getattr(smk, "wildcards", {}).items()) if hasattr(smk, "wildcards") else {}
     job = f"{rule} {wildcards}" if wildcards else str(rule)

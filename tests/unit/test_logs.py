@@ -193,13 +193,19 @@ def test_limit_threads_sizes_unset_pools_and_keeps_the_users(monkeypatch):
     assert os.environ["MKL_NUM_THREADS"] == "3"
 
 
-def test_pool_threads_of_keras_jobs_span_their_cpus():
-    from types import SimpleNamespace
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: nothing to bound")
+def test_a_keras_job_keeps_tensorflow_to_its_threads():
+    """Keras jobs run side by side locally, one thread each: TensorFlow's pools must not
+    span the machine (two would spin against each other)."""
+    import subprocess
+    import sys
 
-    from galstar.logs import pool_threads
-
-    cpus = len(os.sched_getaffinity(0))
-    assert pool_threads(SimpleNamespace(threads=1, resources={"mem_mb": 2000})) == 1
-    assert pool_threads(SimpleNamespace(threads=1, resources={"keras_jobs": 1})) == cpus
-    assert pool_threads(SimpleNamespace(threads=3)) == 3
-    assert pool_threads(SimpleNamespace()) is None
+    code = ("import os\nfrom galstar.training.backend import start_backend\n"
+            "start_backend(1)\nimport tensorflow as tf\nimport keras\n"
+            "keras.ops.convert_to_numpy(keras.ops.ones(3) + 1)\n"
+            "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+            " tf.config.threading.get_inter_op_parallelism_threads())\n")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300, check=True)
+    assert proc.stdout.split() == ["1", "1"], proc.stdout + proc.stderr

@@ -107,10 +107,8 @@ def job_threads(most):
 
     Snakemake reserves no cores for a waiting job, so a job that needs every core never
     starts while one-core jobs keep taking them (on 2 cores the cutouts waited 12 min,
-    the trainings 10). Keras jobs (their pools span the machine anyway) also claim
-    ``keras_jobs=1``, which the local profile limits to one at a time, so that two never
-    compete while the one-core jobs fill the other cores (docs/calibration.md). A
-    cluster gets ``most``.
+    the trainings 10). Keras jobs size their pools by this claim (``start_backend``), so
+    two side by side do not compete (docs/calibration.md). A cluster gets ``most``.
     """
     try:
         cores = workflow.cores if workflow.local_exec else None

@@ -108,11 +108,10 @@ rule multimodal_active_learning:
         experiment=MULTIMODAL.get(MM_ACTIVE.get("experiment")) if MM_ACTIVE else {},
         settings=MM_ACTIVE,
         seed=cfg("seed"),
-    # a Keras training like `train`: its threads, priority and keras_jobs
+    # a Keras training like `train`: its threads and priority
     threads: job_threads(MM_ACTIVE_EXPERIMENT.get("threads", 2))
     priority: MM_ACTIVE_EXPERIMENT.get("priority", 0)
     resources:
-        keras_jobs=1,
         gpu=MM_ACTIVE_EXPERIMENT.get("gpu", 0),
         mem_mb=MM_ACTIVE_EXPERIMENT.get("mem_mb", 4000),
         runtime=MM_ACTIVE_EXPERIMENT.get("runtime", 60),

@@ -59,7 +59,6 @@ if PREDICT_TARGETS:
             targets_file=PREDICT_TARGETS,
         threads: job_threads(2)
         resources:
-            keras_jobs=1,
             gpu=lambda wildcards: P_EXPERIMENT.get("gpu", 0),
             mem_mb=lambda wildcards: P_EXPERIMENT.get("mem_mb", 6000),
         log:

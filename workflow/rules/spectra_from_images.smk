@@ -18,7 +18,6 @@ rule sfi_vae:
         seed=cfg("seed"),
     threads: job_threads(SFI_VAE.get("threads", 2))
     resources:
-        keras_jobs=1,
         gpu=SFI_VAE.get("gpu", 0),
         mem_mb=SFI_VAE.get("mem_mb", 4000),
         runtime=SFI_VAE.get("runtime", 60),

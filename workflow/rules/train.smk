@@ -24,7 +24,6 @@ rule train:
     threads: experiment_threads
     priority: experiment_setting("priority")
     resources:
-        keras_jobs=1,
         gpu=experiment_setting("gpu"),
         mem_mb=experiment_setting("mem_mb"),
         runtime=experiment_setting("runtime"),
@@ -62,7 +61,6 @@ rule predict:
     threads: experiment_threads
     priority: experiment_setting("priority")
     resources:
-        keras_jobs=1,
         gpu=experiment_setting("gpu"),
         mem_mb=experiment_setting("mem_mb"),
     retries: 2

@@ -19,7 +19,6 @@ rule tune_trial:
         seed=cfg("seed"),
     threads: lambda wildcards: job_threads(trial_settings(wildcards)["threads"])
     resources:
-        keras_jobs=1,
         gpu=lambda wildcards: trial_settings(wildcards)["gpu"],
         mem_mb=lambda wildcards: trial_settings(wildcards)["mem_mb"],
         runtime=lambda wildcards: trial_settings(wildcards)["runtime"],

@@ -1,4 +1,4 @@
-"""End to end on a real SLURM controller: the tiny pipeline through profiles/slurm.
+"""On a real SLURM controller: the tiny pipeline through profiles/slurm, then GPU directives.
 
 Every job goes through sbatch and is polled with squeue (the profile's status command;
 the test cluster has no accounting). Evidence that the jobs really ran under SLURM comes
@@ -6,6 +6,11 @@ from three independent places: the job ids Snakemake logged at submission, the
 controller's own record of each job (``scontrol show job``: completed, named after this
 run, in this working directory), and the environment the job step itself logged (its
 ``SLURM_JOB_ID``). The outputs must equal those of a local run of the same config.
+
+Then the training rules' resources of the default config, through the profile, must become
+the right sbatch options, checked in the request the controller recorded. One module for
+both, so that one cluster serves them: a second cluster waits for the first (they share
+/run/slurm/conf), and under ``--dist loadfile`` that wait would idle a test worker.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import pandas as pd
 import pytest
 import yaml
 from slurm.cluster import GPU_PARTITION, running_cluster
-from slurm.workflow import REPO, cluster_jobs, copy_workflow, snakemake
+from slurm.submit import TRAIN_CPUS, TRAIN_MEM_MB, assert_request, submit_and_inspect
+from slurm.workflow import REPO, cluster_jobs, copy_workflow, planned_jobs, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -200,3 +206,58 @@ def test_outputs_equal_a_local_run(slurm_run, local_run):
     assert sorted(on_cluster) == sorted(local)
     for name, path in on_cluster.items():
         assert_same_result(name, path, local[name])
+
+
+# GPU directives: the GPU partition is set DOWN, so submitted jobs stay PENDING.
+
+@pytest.fixture(scope="module")
+def gpu_partition_down(cluster):
+    cluster.run("scontrol", "update", f"PartitionName={cluster.gpu_partition}", "State=DOWN")
+    yield
+    cluster.run("scontrol", "update", f"PartitionName={cluster.gpu_partition}", "State=UP")
+
+
+def profile_env(cluster, **extra: str) -> dict[str, str]:
+    env = dict(cluster.env)
+    env.update(
+        GALSTAR_SLURM_GPU_PARTITION=cluster.gpu_partition,
+        GALSTAR_SLURM_TRAIN_CPUS=str(TRAIN_CPUS),
+        GALSTAR_SLURM_TRAIN_MEM_MB=str(TRAIN_MEM_MB),
+    )
+    env.pop("GALSTAR_SLURM_GPU_MODEL", None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def gpu_jobs(cluster, gpu_partition_down, tmp_path_factory):
+    """One planned job per rule that the profile sends to a GPU, in a private workdir."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    plan = snakemake(workdir, "--workflow-profile", "profiles/slurm", "-n", "--forceall",
+                     env=profile_env(cluster))
+    by_rule = {}
+    for job in planned_jobs(plan.stdout + plan.stderr):
+        if job.resources.get("gpu") == "1":
+            by_rule.setdefault(job.rule, job)
+    assert by_rule, "no job of the workflow requests a GPU through profiles/slurm"
+    return workdir, list(by_rule.values())
+
+
+def test_gpu_model_partition_time_memory_reach_the_controller(cluster, gpu_jobs, tmp_path):
+    workdir, jobs = gpu_jobs
+    for job in jobs:
+        env = profile_env(cluster, GALSTAR_SLURM_GPU_MODEL=cluster.gpu_model)
+        call, record = submit_and_inspect(cluster, workdir, job, env, attempt=1,
+                                          log=tmp_path / f"{job.rule}.log")
+        assert_request(call, record, gpus=f"{cluster.gpu_model}:1", mem_mb=TRAIN_MEM_MB,
+                       time_limit="12:00:00", partition=cluster.gpu_partition)
+
+
+def test_retry_attempt_grows_memory_and_time(cluster, gpu_jobs, tmp_path):
+    """Attempt 2 (a retry after OOM or timeout) asks for twice the memory and time."""
+    workdir, jobs = gpu_jobs
+    job = jobs[0]
+    call, record = submit_and_inspect(cluster, workdir, job, profile_env(cluster), attempt=2,
+                                      log=tmp_path / f"{job.rule}.log")
+    assert_request(call, record, gpus="1", mem_mb=2 * TRAIN_MEM_MB,
+                   time_limit="1-00:00:00", partition=cluster.gpu_partition)

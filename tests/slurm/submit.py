@@ -1,9 +1,8 @@
-"""The training rules' resources, through profiles/slurm, become the right sbatch options.
+"""Submit one planned job through profiles/slurm and read back what the controller recorded.
 
-Checked where it matters: in the request the real slurmctld recorded (``scontrol show
-job``), plus the submit string the plugin logged. The test node's GPU is fake (gres.conf
-with /dev/null), so the GPU partition is set DOWN: jobs are accepted and recorded but never
-start, then Snakemake is interrupted and cancels them itself.
+Helpers of the GPU-directive tests in test_slurm.py: the test node's GPU is fake
+(gres.conf with /dev/null), so its partition is set DOWN and jobs are accepted and
+recorded but never start; Snakemake is then interrupted and cancels them itself.
 """
 
 from __future__ import annotations
@@ -14,51 +13,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-from slurm.cluster import running_cluster
-from slurm.workflow import SNAKEMAKE, copy_workflow, planned_jobs, snakemake
-
-pytestmark = [pytest.mark.slurm]
+from slurm.workflow import SNAKEMAKE
 
 # Site knobs of profiles/slurm/config.yaml, sized for the 2-CPU test node. Runtime keeps
-# the profile's default (720 min) so that the default is what gets checked.
+# the profile's default (720 min, 12:00:00) so that the default is what gets checked.
 TRAIN_CPUS = 2
 TRAIN_MEM_MB = 3000
-TRAIN_RUNTIME_MIN = 720
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    with running_cluster(tmp_path_factory.mktemp("slurm")) as running:
-        running.run("scontrol", "update", f"PartitionName={running.gpu_partition}",
-                    "State=DOWN")
-        yield running
-
-
-def profile_env(cluster, **extra: str) -> dict[str, str]:
-    env = dict(cluster.env)
-    env.update(
-        GALSTAR_SLURM_GPU_PARTITION=cluster.gpu_partition,
-        GALSTAR_SLURM_TRAIN_CPUS=str(TRAIN_CPUS),
-        GALSTAR_SLURM_TRAIN_MEM_MB=str(TRAIN_MEM_MB),
-    )
-    env.pop("GALSTAR_SLURM_GPU_MODEL", None)
-    env.update(extra)
-    return env
-
-
-@pytest.fixture(scope="module")
-def gpu_jobs(cluster, tmp_path_factory):
-    """One planned job per rule that the profile sends to a GPU, in a private workdir."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    plan = snakemake(workdir, "--workflow-profile", "profiles/slurm", "-n", "--forceall",
-                     env=profile_env(cluster))
-    by_rule = {}
-    for job in planned_jobs(plan.stdout + plan.stderr):
-        if job.resources.get("gpu") == "1":
-            by_rule.setdefault(job.rule, job)
-    assert by_rule, "no job of the workflow requests a GPU through profiles/slurm"
-    return workdir, list(by_rule.values())
 
 
 def submit_and_inspect(cluster, workdir: Path, job, env, attempt: int, log: Path):
@@ -130,24 +90,3 @@ def assert_request(call: str, record: dict[str, str], gpus: str, mem_mb: int,
     assert record["TimeLimit"] == time_limit, record
     assert record["CPUs/Task"] == str(TRAIN_CPUS), record
     assert record["JobState"] == "PENDING" and record["Reason"] == "PartitionDown", record
-
-
-def test_gpu_model_partition_time_memory_reach_the_controller(cluster, gpu_jobs, tmp_path):
-    workdir, jobs = gpu_jobs
-    for job in jobs:
-        env = profile_env(cluster, GALSTAR_SLURM_GPU_MODEL=cluster.gpu_model)
-        call, record = submit_and_inspect(cluster, workdir, job, env, attempt=1,
-                                          log=tmp_path / f"{job.rule}.log")
-        assert_request(call, record, gpus=f"{cluster.gpu_model}:1", mem_mb=TRAIN_MEM_MB,
-                       time_limit="12:00:00", partition=cluster.gpu_partition)
-
-
-def test_retry_attempt_grows_memory_and_time(cluster, gpu_jobs, tmp_path):
-    """Attempt 2 (a retry after OOM or timeout) asks for twice the memory and time."""
-    workdir, jobs = gpu_jobs
-    job = jobs[0]
-    call, record = submit_and_inspect(cluster, workdir, job, profile_env(cluster), attempt=2,
-                                      log=tmp_path / f"{job.rule}.log")
-    assert_request(call, record, gpus="1", mem_mb=2 * TRAIN_MEM_MB,
-                   time_limit="1-00:00:00", partition=cluster.gpu_partition)
-

@@ -89,7 +89,11 @@ def slurm_run(cluster, workdirs):
 @pytest.fixture(scope="module")
 def local_run(workdirs):
     _, workdir, code = workdirs
+    # The Keras jobs' threads as on the cluster: their pools follow the claim, and
+    # TensorFlow's sums depend on the pool size (locally the claim is half the cores).
     snakemake(workdir, "--workflow-profile", "profiles/local", "--cores", "2",
+              "--set-threads", f"train={SITE['GALSTAR_SLURM_TRAIN_CPUS']}",
+              f"predict={SITE['GALSTAR_SLURM_TRAIN_CPUS']}",
               "--configfile", str(TINY), env=with_code(dict(os.environ), code), timeout=1500)
     return workdir
 

@@ -111,6 +111,20 @@ def test_recalibration_ignores_the_previous_statistics():
     np.testing.assert_array_equal(_stats(model)["bn_after"][1], before["bn_after"][1])
 
 
+def test_recalibration_keeps_no_model_alive():
+    """The compiled pass is cached per model, and the cache must not hold the model."""
+    import gc
+    import weakref
+
+    x, _ = _data(3)
+    model = _model()
+    recalibrate_batchnorm(model, iter(_batches(x)))
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
 def test_one_epoch_best_and_average_agree_and_throughput_is_measured(tmp_path, caplog):
     from galstar.training.data import ArraySource, Split
     from galstar.training.fit import train_model

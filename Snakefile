@@ -4,7 +4,7 @@
 
 from snakemake.utils import min_version, validate
 
-from galstar.config_checks import check_config
+from galstar.config_checks import check_config, remove_disabled
 
 min_version("9.0")
 
@@ -13,6 +13,8 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `name: null` in a later config file drops that experiment or baseline of the demo.
+remove_disabled(config)
 validate(config, "workflow/schemas/config.schema.yaml")
 # Cross-field checks (crop vs cutout, ordered ranges and bins, weights, mock options,
 # each method's merged experiments): a bad value stops the plan before any job.

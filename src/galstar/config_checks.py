@@ -3,7 +3,8 @@
 The Snakefile calls :func:`check_config` right after the schema validation and before
 any rule is defined: a bad value stops ``snakemake -n`` with its key named, before any
 job runs and before Snakemake deletes the previous outputs of a job that would fail on
-it. Every problem found is reported at once.
+it. Every problem found is reported at once. :func:`remove_disabled` runs before both:
+a later config file drops a named entry (an experiment, a baseline) by setting it null.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["ConfigError", "check_config", "selected_methods"]
+__all__ = ["ConfigError", "check_config", "remove_disabled", "selected_methods"]
 
 #: Methods built when config ``methods`` is not given: each one with a section.
 DEFAULT_METHODS = ("galeffnet", "sigma_sfr", "stellar")
@@ -29,6 +30,33 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("invalid config (nothing was run):\n  - " + "\n  - ".join(problems))
+
+
+#: Maps of named entries in a method's section ((key, ...) paths): ``name: null`` removes one.
+NAMED_ENTRIES = (("experiments",), ("baselines",), ("late_fusion",), ("tabular", "models"))
+
+
+def remove_disabled(config: dict[str, Any]) -> list[str]:
+    """Delete the named entries set to null in any section's maps of :data:`NAMED_ENTRIES`.
+
+    Config files merge key by key, so a file merged over the demo cannot otherwise drop
+    one of the demo's experiments; ``galeffnet: {experiments: {galeffnet-z: null}}`` does.
+    Returns the removed keys (dotted), for the log.
+    """
+    removed = []
+    for section, node in config.items():
+        if not isinstance(node, dict):
+            continue
+        for path in NAMED_ENTRIES:
+            entries = node
+            for key in path:
+                entries = entries.get(key) if isinstance(entries, dict) else None
+            if not isinstance(entries, dict):
+                continue
+            for name in [n for n, v in entries.items() if v is None]:
+                del entries[name]
+                removed.append(".".join((section, *path, name)))
+    return removed
 
 
 def selected_methods(config: Mapping[str, Any]) -> list[str]:

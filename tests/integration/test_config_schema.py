@@ -103,3 +103,20 @@ def test_command_line_config_is_merged_over_the_demo(tmp_path):
     assert result.returncode == 0, out[-3000:]
     assert "shards/shard-001.parquet" in out and "shard-002" not in out
     assert "rule sigma_sfr_sample" in out and "galeffnet" not in out
+
+
+def test_a_null_experiment_in_a_configfile_drops_it(tmp_path):
+    """A config file cannot delete a key by merging, so ``name: null`` removes a named
+    entry: here GalEffNet's redshift variant and its like-for-like baseline."""
+    path = tmp_path / "no_z.yaml"
+    path.write_text("galeffnet:\n  experiments: {galeffnet-z: null}\n"
+                    "  baselines: {random_forest_z: null}\n")
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(path),
+         "--config", "methods=[galeffnet]"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert "results/galeffnet/models/galeffnet/model.keras" in out
+    assert "galeffnet-z" not in out and "random_forest_z" not in out

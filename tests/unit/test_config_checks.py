@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from galstar.config_checks import ConfigError, check_config, selected_methods
+from galstar.config_checks import ConfigError, check_config, remove_disabled, selected_methods
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -147,3 +147,22 @@ def test_default_methods_are_those_with_a_section():
     config = copy.deepcopy(DEMO)
     del config["methods"], config["galeffnet"]
     assert selected_methods(config) == ["sigma_sfr", "stellar"]
+
+
+def test_null_entries_are_removed_and_named():
+    from snakemake.utils import update_config
+
+    config = copy.deepcopy(DEMO)
+    update_config(config, {"galeffnet": {"experiments": {"galeffnet-z": None},
+                                         "baselines": {"random_forest_z": None}},
+                           "multimodal": {"tabular": {"models": {"rf-image": None}}}})
+    removed = remove_disabled(config)
+    assert sorted(removed) == ["galeffnet.baselines.random_forest_z",
+                               "galeffnet.experiments.galeffnet-z",
+                               "multimodal.tabular.models.rf-image"]
+    assert list(config["galeffnet"]["experiments"]) == ["galeffnet"]
+    assert set(config["galeffnet"]["baselines"]) == {"mean", "random_forest"}
+    assert "rf-image" not in config["multimodal"]["tabular"]["models"]
+    # other nulls are values, not removals (e.g. sdss.n_spectra: null means all)
+    assert config["mock"]["sdss"]["n_spectra"] is None
+    assert remove_disabled(config) == []

@@ -100,6 +100,9 @@ def experiment(wildcards):
 # galaxy sample, cutouts and preprocessing. Started first, the long trainings no longer
 # end the run on one busy core while the others idle.
 GALAXY_CHAIN_PRIORITY = 10
+# The SDSS chain next: the multimodal active learning behind it is the longest
+# one-thread job after those trainings (its `priority` in the config).
+SDSS_CHAIN_PRIORITY = 8
 
 
 def job_threads(most):

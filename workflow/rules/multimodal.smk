@@ -110,7 +110,7 @@ rule multimodal_active_learning:
         seed=cfg("seed"),
     # a Keras training like `train`: its threads and priority
     threads: job_threads(MM_ACTIVE_EXPERIMENT.get("threads", 2))
-    priority: MM_ACTIVE_EXPERIMENT.get("priority", 0)
+    priority: MM_ACTIVE.get("priority", MM_ACTIVE_EXPERIMENT.get("priority", 0))
     resources:
         gpu=MM_ACTIVE_EXPERIMENT.get("gpu", 0),
         mem_mb=MM_ACTIVE_EXPERIMENT.get("mem_mb", 4000),

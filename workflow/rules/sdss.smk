@@ -48,6 +48,7 @@ rule simulate_sdss_spectra:
         "benchmarks/mock/simulate_sdss_spectra.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/simulate_sdss_spectra.py"
 
@@ -66,6 +67,7 @@ rule simulate_sdss_images:
         "benchmarks/mock/simulate_sdss_images.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/simulate_sdss_images.py"
 
@@ -89,6 +91,7 @@ rule fetch_mpajhu_dr7:
         f"benchmarks/acquire/{ARCHIVE}/fetch_mpajhu_dr7.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/fetch_mpajhu_dr7.py"
 
@@ -113,6 +116,7 @@ rule fetch_sdss_spectra:
         f"benchmarks/acquire/{ARCHIVE}/fetch_sdss_spectra/{{shard}}.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/fetch_sdss_spectra.py"
 
@@ -139,6 +143,7 @@ rule fetch_sdss_images:
         f"benchmarks/acquire/{ARCHIVE}/fetch_sdss_images/{{shard}}.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/fetch_sdss_images.py"
 
@@ -155,6 +160,7 @@ rule sdss_targets:
         "benchmarks/sdss/targets/{shard}.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/sdss_targets.py"
 
@@ -173,6 +179,7 @@ rule sdss_spectra:
         "benchmarks/sdss/spectra/{shard}.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/sdss_spectra.py"
 
@@ -206,6 +213,7 @@ rule sdss_images:
         "benchmarks/sdss/images/{shard}.tsv"
     conda:
         "../../envs/images.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/sdss_images.py"
 
@@ -223,6 +231,7 @@ rule sdss_table:
         "benchmarks/sdss/table/{shard}.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/sdss_table.py"
 
@@ -241,6 +250,7 @@ rule sdss_image_sample:
         "benchmarks/sdss/image_sample/{shard}.tsv"
     conda:
         "../../envs/data.yaml"
+    priority: SDSS_CHAIN_PRIORITY
     script:
         "../scripts/sdss_table.py"
 

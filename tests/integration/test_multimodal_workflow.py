@@ -71,7 +71,8 @@ def _config(repo: Path, image_epochs: int = 3) -> dict:
     for spec in section["tabular"]["models"].values():
         if spec["kind"] == "random_forest":
             spec["n_estimators"] = 10
-    section["active_learning"].update(initial=40, step=20, rounds=2, steps=3, mc_passes=3)
+    section["active_learning"].update(initial=40, step=20, rounds=2, steps=3, mc_passes=3,
+                                      repeats=2)
     section["latent_maps"]["max_objects"] = 60
     config["evaluation"]["mc_passes"] = 3
     return config
@@ -159,7 +160,8 @@ def test_networks_and_active_learning(workflow_run):
     assert sorted(set(curve["n_labels"])) == [40, 60, 80]
     assert set(curve["target"]) == {"z", "sfr_tot_median"}
     acquired = pd.read_parquet(workdir / f"{M}/active_learning/acquired.parquet")
-    for _, group in acquired.groupby("strategy"):
+    assert sorted(set(curve["repeat"])) == [0, 1] and len(curve) == 2 * 2 * 3 * 2
+    for _, group in acquired.groupby(["repeat", "strategy"]):
         assert group["object_id"].is_unique and len(group) == 80
     embedding = pd.read_parquet(workdir / f"{M}/latent/embedding.parquet")
     assert len(embedding) == 60 and embedding[["tsne_x", "umap_x"]].notna().all().all()

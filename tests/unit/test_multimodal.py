@@ -228,7 +228,7 @@ def test_active_learning_grows_the_pool_without_repeats():
     uncertainty = np.linspace(0, 1, 200)  # the last objects are the most uncertain
     seen = []
 
-    def fit_and_score(labelled, uncertain):
+    def fit_and_score(labelled, uncertain, repeat):
         seen.append((len(labelled), uncertain))
         return {"z": len(labelled) / 200}, uncertainty if uncertain else None
 
@@ -250,6 +250,30 @@ def test_active_learning_grows_the_pool_without_repeats():
     assert list(curve["n_labels"].unique()) == [20, 35, 50, 65, 80]
     with pytest.raises(ValueError, match="exceeds the 200 training objects"):
         run_active_learning(200, fit_and_score, initial=100, step=50, rounds=3)
+
+
+def test_active_learning_repeats_from_their_own_pools():
+    calls = []
+
+    def fit_and_score(labelled, uncertain, repeat):
+        calls.append(repeat)
+        return {"z": 0.1 * repeat + len(labelled) / 200}, np.ones(200) if uncertain else None
+
+    curve, acquired = run_active_learning(200, fit_and_score, initial=20, step=10, rounds=2,
+                                          seed=5, repeats=3)
+    # per repeat: round 0 once, then two rounds per strategy
+    assert calls == [0] * 5 + [1] * 5 + [2] * 5
+    assert len(curve) == 3 * 2 * 3 and sorted(curve["repeat"].unique()) == [0, 1, 2]
+    pools = acquired[acquired["round"] == 0].groupby("repeat")["index"].apply(frozenset)
+    assert pools.nunique() == 3  # each repeat starts from its own random pool
+    for _, group in acquired.groupby(["repeat", "strategy"]):
+        assert group["index"].is_unique and len(group) == 40
+    table = labels_to_reach(curve, target_r2="z").set_index("strategy")
+    # the repeats' mean (0.1 x repeat averages to 0.1) and their spread
+    assert table.loc["random", "final_R2"] == pytest.approx(0.1 + 40 / 200)
+    assert table.loc["random", "final_R2_std"] == pytest.approx(0.1)
+    assert table.loc["random", "repeats"] == 3
+    assert table.loc["uncertainty", "labels_to_reach_reference"] == 40
 
 
 def test_acquire_and_labels_to_reach():

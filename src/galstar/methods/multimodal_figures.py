@@ -77,16 +77,21 @@ def plot_pred_vs_true(predictions: Mapping[str, pd.DataFrame], path: str | os.Pa
 
 def plot_active_learning(curve: pd.DataFrame, path: str | os.PathLike) -> None:
     """R2 against the number of labels, one panel per scored target, one line per
-    strategy."""
+    strategy: the mean over the repeats, with their range shaded."""
     targets = list(dict.fromkeys(curve["target"]))
     fig, axes = plt.subplots(1, len(targets), squeeze=False, figsize=(3.6 * len(targets), 3))
     for ax, t in zip(axes[0], targets, strict=True):
         for strategy, group in curve[curve["target"] == t].groupby("strategy", sort=False):
-            group = group.sort_values("n_labels")
-            ax.plot(group["n_labels"], group["R2"], "o-", label=strategy)
+            stats = group.groupby("n_labels")["R2"].agg(["mean", "min", "max", "size"])
+            (line,) = ax.plot(stats.index, stats["mean"], "o-", label=strategy)
+            if stats["size"].max() > 1:
+                ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.2,
+                                color=line.get_color(), lw=0)
+        repeats = curve["repeat"].nunique() if "repeat" in curve else 1
         ax.set_xlabel("labelled galaxies")
         ax.set_ylabel(f"R$^2$ {t} (test)")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, title=f"mean of {repeats}, range" if repeats > 1 else None,
+                  title_fontsize=7)
     fig.tight_layout()
     _save(fig, path)
 

@@ -97,3 +97,26 @@ def test_bn_momentum_reaches_every_backbone_batchnorm():
     with pytest.raises(ValueError, match="bn_momentum"):
         build_galeffnet("efficientnet_b0", input_shape=(32, 32, 3), bn_momentum=1.0)
     keras.backend.clear_session()
+
+
+def test_extra_inputs_are_standardised_inside_the_model(tmp_path):
+    z = np.array([[0.05], [0.10], [0.30]], np.float32)
+    stats = {"redshift": ([0.15], [0.1])}
+    model = build_galeffnet("efficientnet_b0", input_shape=(32, 32, 3), dense_units=8,
+                            extra_inputs={"redshift": 1}, extra_stats=stats)
+    layer = model.get_layer("standardise_redshift")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), (z - 0.15) / 0.1,
+                               rtol=1e-5, atol=1e-6)
+    x = np.random.default_rng(2).random((3, 32, 32, 3), np.float32)
+    direct = model.predict_on_batch({"image": x, "redshift": z})
+    features, head = mc_dropout_parts(model)  # z joins before the dropout: the split holds
+    split = head(features.predict_on_batch({"image": x, "redshift": z}), training=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(split), direct, rtol=1e-5, atol=1e-5)
+    model.save(tmp_path / "m.keras")  # the statistics travel with the model
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict_on_batch({"image": x, "redshift": z}), direct,
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="redshift"):
+        build_galeffnet("efficientnet_b0", input_shape=(32, 32, 3), dense_units=8,
+                        extra_inputs={"redshift": 1}, extra_stats={"redshift": ([0.1], [0.0])})
+    keras.backend.clear_session()

@@ -192,6 +192,10 @@ def model_builder(experiment: Mapping[str, Any], train, seed: int):
 
     scale = input_scale(train.inputs["image"], seed=seed)
     extra = {"redshift": 1} if experiment.get("with_redshift") else None
+    stats = None
+    if extra:
+        z = train.inputs["redshift"].gather(np.arange(len(train)))
+        stats = {"redshift": [z.mean(axis=0).tolist(), z.std(axis=0).tolist()]}
 
     def build(split):
         return get_builder("galeffnet")(
@@ -200,9 +204,9 @@ def model_builder(experiment: Mapping[str, Any], train, seed: int):
             dropout=float(experiment["dropout"]),
             dense_units=int(experiment.get("dense_units", 1024)),
             l2=float(experiment.get("l2", 1e-3)), input_scale=scale,
-            bn_momentum=experiment.get("bn_momentum"), extra_inputs=extra)
+            bn_momentum=experiment.get("bn_momentum"), extra_inputs=extra, extra_stats=stats)
 
-    return build, {"input_scale": scale}
+    return build, {"input_scale": scale, **({"extra_stats": stats} if stats else {})}
 
 
 def baseline_table(files: Mapping[str, Sequence[str | os.PathLike]],

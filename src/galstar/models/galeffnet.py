@@ -9,10 +9,11 @@ used EfficientNetV2-B3; both (and the paper's Table 1 alternatives) are in the r
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from galstar.models.backbones import BACKBONE_APPLICATIONS
 
@@ -74,6 +75,18 @@ def _build_backbone(
         raise
 
 
+def _standardised(tensor, stats):
+    """``tensor`` standardised by a fixed (mean, std) per column (saved with the model)."""
+    if stats is None:
+        return tensor
+    mean, std = (np.asarray(v, dtype="float64").ravel() for v in stats)
+    if np.any(~np.isfinite(std)) or np.any(std <= 0):
+        raise ValueError(f"extra input '{tensor.name}': standard deviation must be > 0, "
+                         f"got {std.tolist()}")
+    return keras.layers.Normalization(mean=mean.tolist(), variance=(std ** 2).tolist(),
+                                      name=f"standardise_{tensor.name}")(tensor)
+
+
 def build_galeffnet(
     backbone: str = "efficientnet_b3",
     *,
@@ -86,6 +99,7 @@ def build_galeffnet(
     input_scale: Sequence[float] | None = None,
     bn_momentum: float | None = None,
     extra_inputs: dict[str, int] | None = None,
+    extra_stats: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
 ) -> keras.Model:
     """Build GalEffNet: input scaling, backbone (General Feature Extraction), PFeatX head.
 
@@ -113,8 +127,12 @@ def build_galeffnet(
         statistics lag the weights by ~100 steps (validation loss spikes); 0.9 follows.
     extra_inputs : dict, optional
         Name -> width of catalogue inputs (e.g. ``{"redshift": 1}``) concatenated with
-        the pooled image features before the head, so the head sees them beside the
-        pixels.
+        the pooled image features before the head's dropout, so the head sees them beside
+        the pixels (and learns with and without them, as with modality dropout).
+    extra_stats : dict, optional
+        Name -> (mean, std) per column of an extra input on the training split: the
+        model standardises it (a raw redshift of ~0.1 beside the features would need
+        large, L2-penalised weights to matter). Default: used as given.
 
     Returns
     -------
@@ -149,7 +167,8 @@ def build_galeffnet(
     extras = [keras.Input(shape=(int(width),), name=name)
               for name, width in (extra_inputs or {}).items()]
     if extras:
-        x = keras.layers.Concatenate(name="pfeatx_catalogue")([x, *extras])
+        x = keras.layers.Concatenate(name="pfeatx_catalogue")(
+            [x, *(_standardised(e, (extra_stats or {}).get(e.name)) for e in extras)])
     x = keras.layers.Dropout(dropout, name=DROPOUT)(x)
     x = keras.layers.Dense(
         dense_units, activation="relu", kernel_regularizer=keras.regularizers.L2(l2), name=DENSE

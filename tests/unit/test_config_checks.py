@@ -20,6 +20,7 @@ def _paper() -> dict:
 
     config = copy.deepcopy(DEMO)
     update_config(config, yaml.safe_load((REPO / "config/paper.yaml").read_text()))
+    remove_disabled(config)  # as the Snakefile does before its checks
     return config
 
 

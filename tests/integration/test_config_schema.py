@@ -93,17 +93,23 @@ def test_cross_field_value_stops_the_plan_before_any_job(tmp_path, section, key,
     assert "Job stats" not in result.stdout
 
 
-def test_command_line_config_is_merged_over_the_demo(tmp_path):
-    """--configfile and --config merge over config/config.yaml, key by key."""
-    path = tmp_path / "two_shards.yaml"
-    path.write_text("shards: 2\n")
+def _plan_with(tmp_path: Path, configfile: str, methods: str) -> str:
+    """The dry-run log of the demo with ``configfile`` (YAML text) and ``methods``."""
+    path = tmp_path / "extra.yaml"
+    path.write_text(configfile)
     result = subprocess.run(
         [*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(path),
-         "--config", "methods=[sigma_sfr]"],
+         "--config", f"methods=[{methods}]"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
+    return out
+
+
+def test_command_line_config_is_merged_over_the_demo(tmp_path):
+    """--configfile and --config merge over config/config.yaml, key by key."""
+    out = _plan_with(tmp_path, "shards: 2\n", "sigma_sfr")
     assert "shards/shard-001.parquet" in out and "shard-002" not in out
     assert "rule sigma_sfr_sample" in out and "galeffnet" not in out
 
@@ -111,15 +117,7 @@ def test_command_line_config_is_merged_over_the_demo(tmp_path):
 def test_a_null_experiment_in_a_configfile_drops_it(tmp_path):
     """A config file cannot delete a key by merging, so ``name: null`` removes a named
     entry: here GalEffNet's redshift variant and its like-for-like baseline."""
-    path = tmp_path / "no_z.yaml"
-    path.write_text("galeffnet:\n  experiments: {galeffnet-z: null}\n"
-                    "  baselines: {random_forest_z: null}\n")
-    result = subprocess.run(
-        [*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(path),
-         "--config", "methods=[galeffnet]"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-3000:]
+    out = _plan_with(tmp_path, "galeffnet:\n  experiments: {galeffnet-z: null}\n"
+                               "  baselines: {random_forest_z: null}\n", "galeffnet")
     assert "results/galeffnet/models/galeffnet/model.keras" in out
     assert "galeffnet-z" not in out and "random_forest_z" not in out

@@ -197,10 +197,10 @@ def labels_to_reach(curve: pd.DataFrame, reference: str = "random",
     targets), averaged over the repeats, with the repeats' standard deviation, and the
     fewest labels with which the repeat-averaged curve reaches the reference strategy's
     final R2 (NaN if it never does)."""
-    rows = curve if target_r2 == "mean" else curve[curve["target"] == target_r2]
-    if "repeat" not in rows:
-        rows = rows.assign(repeat=0)
-    per_repeat = rows.groupby(["strategy", "n_labels", "repeat"], as_index=False,
+    scored = curve if target_r2 == "mean" else curve[curve["target"] == target_r2]
+    if "repeat" not in scored:
+        scored = scored.assign(repeat=0)
+    per_repeat = scored.groupby(["strategy", "n_labels", "repeat"], as_index=False,
                               sort=False)["R2"].mean()
     table = per_repeat.groupby(["strategy", "n_labels"], as_index=False, sort=False).agg(
         R2=("R2", "mean"), R2_std=("R2", lambda r: float(np.std(r, ddof=1)) if len(r) > 1

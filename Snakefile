@@ -2,6 +2,7 @@
 # models of every method -> evaluation report. Rules wire files; workflow/scripts
 # adapt; the galstar package computes.
 
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 from galstar.config_checks import check_config, remove_disabled
@@ -14,7 +15,8 @@ configfile: "config/config.yaml"
 
 
 # `name: null` in a later config file drops that experiment or baseline of the demo.
-remove_disabled(config)
+for _removed in remove_disabled(config):
+    logger.info(f"config: {_removed} is null: not built")
 validate(config, "workflow/schemas/config.schema.yaml")
 # Cross-field checks (crop vs cutout, ordered ranges and bins, weights, mock options,
 # each method's merged experiments): a bad value stops the plan before any job.

@@ -119,5 +119,9 @@ def test_a_null_experiment_in_a_configfile_drops_it(tmp_path):
     entry: here GalEffNet's redshift variant and its like-for-like baseline."""
     out = _plan_with(tmp_path, "galeffnet:\n  experiments: {galeffnet-z: null}\n"
                                "  baselines: {random_forest_z: null}\n", "galeffnet")
-    assert "results/galeffnet/models/galeffnet/model.keras" in out
-    assert "galeffnet-z" not in out and "random_forest_z" not in out
+    said = [line for line in out.splitlines() if line.startswith("config: ")]
+    assert said == ["config: galeffnet.experiments.galeffnet-z is null: not built",
+                    "config: galeffnet.baselines.random_forest_z is null: not built"]
+    plan = "\n".join(line for line in out.splitlines() if line not in said)
+    assert "results/galeffnet/models/galeffnet/model.keras" in plan
+    assert "galeffnet-z" not in plan and "random_forest_z" not in plan

@@ -79,6 +79,7 @@ def plot_active_learning(curve: pd.DataFrame, path: str | os.PathLike) -> None:
     """R2 against the number of labels, one panel per scored target, one line per
     strategy: the mean over the repeats, with their range shaded."""
     targets = list(dict.fromkeys(curve["target"]))
+    repeats = curve["repeat"].nunique() if "repeat" in curve else 1
     fig, axes = plt.subplots(1, len(targets), squeeze=False, figsize=(3.6 * len(targets), 3))
     for ax, t in zip(axes[0], targets, strict=True):
         for strategy, group in curve[curve["target"] == t].groupby("strategy", sort=False):
@@ -87,7 +88,6 @@ def plot_active_learning(curve: pd.DataFrame, path: str | os.PathLike) -> None:
             if stats["size"].max() > 1:
                 ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.2,
                                 color=line.get_color(), lw=0)
-        repeats = curve["repeat"].nunique() if "repeat" in curve else 1
         ax.set_xlabel("labelled galaxies")
         ax.set_ylabel(f"R$^2$ {t} (test)")
         ax.legend(fontsize=8, title=f"mean of {repeats}, range" if repeats > 1 else None,

@@ -29,6 +29,8 @@ from galstar.archives.acquire import (
 )
 from galstar.archives.http import (
     RetryPolicy,
+    RetryQueue,
+    StallTimer,
     TokenBucket,
     parse_retry_after,
     with_retries,
@@ -179,6 +181,61 @@ def test_with_retries_stops_on_permanent_and_gives_up():
     assert (result, attempts, reason, len(calls)) == (None, 4, "gave_up: http_503", 4)
 
 
+def test_stall_timer_is_a_multiple_of_recent_answers():
+    timer = StallTimer(factor=4.0, window=20, min_samples=8, floor_s=0.1)
+    for _ in range(7):
+        timer.record(0.05)
+    assert timer.limit() is None  # too few answers to know what is slow
+    timer.record(0.05)
+    assert timer.limit() == pytest.approx(0.2)
+    for seconds in [0.01] * 18 + [0.5, 0.5]:  # the window keeps the last 20
+        timer.record(seconds)
+    assert timer.limit() == pytest.approx(2.0)  # 90th percentile of 18 x 0.01, 2 x 0.5
+    for _ in range(20):
+        timer.record(0.001)
+    assert timer.limit() == 0.1  # the floor
+    off = StallTimer(factor=None)
+    for _ in range(50):
+        off.record(0.05)
+    assert off.limit() is None
+
+
+def test_retry_queue_retries_when_due_before_fresh_objects():
+    queue = RetryQueue([0, 1, 2], RetryPolicy(max_retries=3, backoff_s=0.0), pause_after=8,
+                       rng=random.Random(0))
+    assert queue.get() == 0
+    queue.retry(0, 0.05)
+    assert queue.get() == 1  # 0 is not due yet: the worker goes on
+    time.sleep(0.06)
+    assert queue.get() == 0  # due: before the fresh object 2
+    assert queue.get() == 2
+    for _ in range(3):
+        queue.done()
+    assert queue.get() is None
+
+
+def test_retry_queue_pauses_every_worker_in_an_outage_and_opens_the_circuit():
+    policy = RetryPolicy(max_retries=2, backoff_s=0.2, max_backoff_s=0.2)
+    queue = RetryQueue(range(100), policy, pause_after=4, rng=random.Random(0))
+    for _ in range(3):
+        queue.failed("http_503")
+    start = time.monotonic()
+    queue.get()
+    assert time.monotonic() - start < 0.05  # three failures: bad luck, no pause
+    queue.failed("http_503")  # the fourth in a row: every worker pauses
+    start = time.monotonic()
+    queue.get()
+    assert time.monotonic() - start >= 0.1  # at least half the 0.2 s backoff
+    queue.answered()
+    start = time.monotonic()
+    queue.get()
+    assert time.monotonic() - start < 0.05  # an answer ends the pause
+    for _ in range(4 * 3):  # (max_retries + 1) rounds of failures on every worker
+        queue.failed("http_503")
+    assert queue.outage == "outage: 12 attempts in a row failed (last: http_503)"
+    assert queue.get() is None
+
+
 # -- end to end against the loopback server ----------------------------------------
 
 
@@ -301,3 +358,45 @@ def test_missing_columns_and_duplicates_are_named(tmp_path, fault_server):  # no
     write_parquet(pd.DataFrame({"object_id": [1, 1], "RA": [1.0, 2.0], "DEC": [0.0, 0.0]}), bad)
     with pytest.raises(ValueError, match="object_id 1 appears more than once"):
         _fetch(server, bad, tmp_path)
+
+
+def test_stalled_answers_are_cut_short_and_slow_ones_waited_for(tmp_path, fault_server):  # noqa: F811
+    """An object whose first answer never comes (the server holds it 6 s, past the
+    5 s client timeout) costs a fraction of a second, not the timeout; an object the
+    server answers slowly every time is cut short once, then waited for."""
+    n = 60
+    shard = _shard(tmp_path, n, seed=8)
+    ras = read_parquet(shard)["RA"].round(9).tolist()
+    dropped, slow = set(ras[20:60:10]), set(ras[25:60:10])
+    seen: set[float] = set()
+
+    def service(params):
+        ra = round(float(params["ra"]), 9)
+        if ra in dropped and ra not in seen:
+            seen.add(ra)
+            time.sleep(6.0)
+        if ra in slow:
+            time.sleep(0.8)
+        return synthetic_cutout_service(params)
+
+    server = fault_server(cutout=service, plan=FaultPlan(latency_s=0.02))
+    start = time.monotonic()
+    manifest = _fetch(server, shard, tmp_path, timeout=5.0, concurrency=4)
+    assert time.monotonic() - start < 5.0  # no attempt waited out the client timeout
+    assert (manifest["status"] == "ok").all()
+    attempts = dict(zip(manifest["object_id"], manifest["attempts"], strict=True))
+    by_ra = dict(zip(ras, manifest["object_id"], strict=True))
+    assert {attempts[by_ra[ra]] for ra in dropped | slow} == {2}
+    assert sum(attempts.values()) == n + len(dropped) + len(slow) == server.stats.total_requests
+
+
+def test_dead_server_stops_the_download_not_every_object(tmp_path, fault_server):  # noqa: F811
+    shard = _shard(tmp_path, 200, seed=9)
+    plan = FaultPlan(rate=1.0, kinds=("500",), max_faults_per_key=10**6)
+    server = fault_server(cutout=synthetic_cutout_service, plan=plan)
+    with pytest.raises(IncompleteDownload, match="200 of 200 cutouts not downloaded"):
+        _fetch(server, shard, tmp_path, retries=2, concurrency=4)
+    # the circuit opens after (retries + 1) rounds of failures on all 4 connections
+    # (plus the attempts already in flight), not after 200 x 3 attempts
+    assert 12 <= server.stats.total_requests <= 12 + 4
+    assert not (tmp_path / "manifest.parquet").exists()

@@ -8,6 +8,9 @@ What it guarantees, whatever the server does (retries and rate limits:
 - 429 (honouring ``Retry-After``), 5xx, connection errors, timeouts and truncated or
   malformed bodies are retried with exponential backoff and jitter, up to
   ``max_retries`` times; a 404 or a permanent validation failure is not retried;
+- in bulk (:func:`download_all`) a retry waits in a queue, not in a connection, an
+  answer far slower than the recent ones is cut short and retried, and a run of
+  failures on every connection pauses them all (an outage);
 - nothing is accepted before the caller's validator passes, and every accepted file is
   written atomically, so the cache only ever holds valid files;
 - files already in the cache and valid are not fetched again (a killed run resumes);
@@ -24,11 +27,14 @@ import logging
 import os
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from queue import SimpleQueue
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -39,6 +45,8 @@ from tqdm import tqdm
 from galstar.archives.retry import (
     FetchError,
     RetryPolicy,
+    RetryQueue,
+    StallTimer,
     TokenBucket,
     parse_retry_after,
     with_retries,
@@ -55,6 +63,7 @@ __all__ = [
     "outcome_columns",
     "parse_retry_after",
     "http_get",
+    "stall_limit",
     "thread_session",
     "with_retries",
     "download_all",
@@ -171,7 +180,8 @@ def http_get(url: str, params: dict | None = None, timeout: float = 60.0,
     params : dict, optional
         Query parameters.
     timeout : float
-        Seconds to wait for the connection and between bytes of the response.
+        Seconds to wait for the connection and between bytes of the response (less
+        between bytes inside :func:`stall_limit`).
     session : requests.Session, optional
         Default: :func:`thread_session`.
 
@@ -179,20 +189,32 @@ def http_get(url: str, params: dict | None = None, timeout: float = 60.0,
     -------
     bytes
         The body, checked against ``Content-Length`` when the server sent one.
+
+    Raises
+    ------
+    FetchError
+        ``timeout``, ``stalled`` (silent past the stall limit), ``connection: ...``,
+        ``short_body: ...`` or ``http_<code>``.
     """
     session = session or thread_session()
+    stall = getattr(_local, "stall_s", None)
+    read = timeout if stall is None else min(timeout, stall)
+    silent = "stalled" if read < timeout else "timeout"
     try:
         # The body in one read (urllib3 -> http.client, looping in C), not requests'
         # 10 kB chunks: each chunk retakes the GIL, and with 8 threads validating and
         # hashing, every retake can wait a switch interval (5 ms) on a busy one.
-        with session.get(url, params=params, timeout=timeout, stream=True) as response:
+        with session.get(url, params=params, timeout=(timeout, read),
+                         stream=True) as response:
             body = response.raw.read(decode_content=True)
-    except requests.Timeout:
+    except requests.ConnectTimeout:
         raise FetchError("timeout") from None
+    except requests.Timeout:
+        raise FetchError(silent) from None
     except (requests.RequestException, urllib3.exceptions.HTTPError) as err:
         # Connection refused/reset, or the body ended before Content-Length bytes.
         if isinstance(err, urllib3.exceptions.TimeoutError):
-            raise FetchError("timeout") from None
+            raise FetchError(silent) from None
         raise FetchError(f"connection: {type(err).__name__}") from None
     _raise_for_status(response)
     declared = response.headers.get("Content-Length")
@@ -218,11 +240,53 @@ def _clean_partial(directory: Path) -> None:
                 leftover.unlink(missing_ok=True)
 
 
+@dataclass
+class _Attempts:
+    """One object's retry state during :func:`download_all`."""
+
+    attempts: int = 0
+    full_timeout: bool = False  # its last attempt was cut short as stalled
+    rng: random.Random | None = None
+
+
+@contextmanager
+def stall_limit(seconds: float | None):
+    """Within the block, :func:`http_get` on this thread waits at most ``seconds`` for
+    the next byte (when less than its timeout) and reports ``stalled`` when cut short."""
+    previous = getattr(_local, "stall_s", None)
+    _local.stall_s = seconds
+    try:
+        yield
+    finally:
+        _local.stall_s = previous
+
+
+def _from_cache(task: Download, validate: Callable[[bytes], object]) -> Outcome | None:
+    if not task.dest.is_file():
+        return None
+    body = task.dest.read_bytes()
+    try:
+        validate(body)
+    except Rejected as err:
+        log.warning("%s: cached file invalid (%s), fetching again", task.dest, err)
+        task.dest.unlink(missing_ok=True)
+        return None
+    return Outcome(task.key, str(task.dest), "ok", "", hashlib.sha256(body).hexdigest(), 0,
+                   from_cache=True)
+
+
 def download_all(tasks: Iterable[Download], validate: Callable[[bytes], object], *,
                  concurrency: int = 8, rate_per_s: float | None = 10.0,
                  policy: RetryPolicy | None = None, seed: int = 0,
                  progress: bool = True, desc: str = "download") -> list[Outcome]:
     """Fetch, validate and cache every task; return one outcome per task, in order.
+
+    ``concurrency`` worker threads only fetch: a body is handed to one accepting
+    thread (validation, atomic write, sha256), so a connection never waits on the CPU
+    work of the last answer. A failed object goes back to a :class:`RetryQueue` with
+    its backoff and the worker goes on with the next one; an answer silent for longer
+    than the :class:`StallTimer` allows (``policy.stall_factor``) is cut short and
+    retried with the full timeout.
 
     Parameters
     ----------
@@ -250,47 +314,103 @@ def download_all(tasks: Iterable[Download], validate: Callable[[bytes], object],
     """
     tasks = list(tasks)
     policy = policy or RetryPolicy()
-    bucket = TokenBucket(rate_per_s, burst=max(1, concurrency))
+    workers = max(1, concurrency)
+    bucket = TokenBucket(rate_per_s, burst=workers)
     for directory in {task.dest.parent for task in tasks}:
         _clean_partial(directory)
+    outcomes: list[Outcome | None] = [_from_cache(task, validate) for task in tasks]
+    todo = [n for n, outcome in enumerate(outcomes) if outcome is None]
+    state = {n: _Attempts(rng=random.Random(f"{seed}:{tasks[n].key}")) for n in todo}
+    queue = RetryQueue(todo, policy, pause_after=workers, rng=random.Random(f"{seed}:pause"))
+    stall = StallTimer(policy.stall_factor)
+    bodies: SimpleQueue = SimpleQueue()
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc,
+               disable=not progress, mininterval=2.0)
 
-    def run_one(task: Download) -> Outcome:
-        if task.dest.is_file():
-            body = task.dest.read_bytes()
+    finishing = threading.Lock()
+
+    def finish(n: int, outcome: Outcome) -> None:
+        with finishing:
+            outcomes[n] = outcome
+            bar.update()
+        queue.done()
+
+    def failed(n: int, err: FetchError | Rejected) -> None:
+        tried = state[n]
+        if err.permanent:  # the server answered: no sign of an outage
+            queue.answered()
+            finish(n, Outcome(tasks[n].key, "", "failed", err.reason, "", tried.attempts))
+            return
+        queue.failed(err.reason)
+        if tried.attempts > policy.max_retries:
+            finish(n, Outcome(tasks[n].key, "", "failed", f"gave_up: {err.reason}", "",
+                              tried.attempts))
+            return
+        tried.full_timeout = err.reason == "stalled"
+        wait = policy.delay(tried.attempts, tried.rng, getattr(err, "retry_after", None))
+        log.debug("%s: %s, retry %d in %.2fs", tasks[n].key, err.reason, tried.attempts, wait)
+        queue.retry(n, wait)
+
+    def fetch_loop() -> None:
+        while (n := queue.get()) is not None:
+            bucket.acquire()
+            tried = state[n]
+            tried.attempts += 1
+            started = time.monotonic()
+            try:
+                with stall_limit(None if tried.full_timeout else stall.limit()):
+                    body = tasks[n].fetch()
+            except (FetchError, Rejected) as err:
+                failed(n, err)
+                continue
+            stall.record(time.monotonic() - started)
+            bodies.put((n, body))
+
+    def accept_loop() -> None:
+        while (item := bodies.get()) is not None:
+            n, body = item
+            task = tasks[n]
             try:
                 validate(body)
-                return Outcome(task.key, str(task.dest), "ok", "",
-                               hashlib.sha256(body).hexdigest(), 0, from_cache=True)
             except Rejected as err:
-                log.warning("%s: cached file invalid (%s), fetching again", task.dest, err)
-                task.dest.unlink(missing_ok=True)
-
-        def attempt() -> str:
-            body = task.fetch()
-            validate(body)
+                failed(n, err)
+                continue
+            queue.answered()
             with atomic_path(task.dest) as tmp:
                 tmp.write_bytes(body)
-            return hashlib.sha256(body).hexdigest()
+            finish(n, Outcome(task.key, str(task.dest), "ok", "",
+                              hashlib.sha256(body).hexdigest(), state[n].attempts))
 
-        rng = random.Random(f"{seed}:{task.key}")
-        digest, attempts, reason = with_retries(attempt, policy, bucket, rng, str(task.key))
-        if digest is None:
-            return Outcome(task.key, "", "failed", reason, "", attempts)
-        return Outcome(task.key, str(task.dest), "ok", "", str(digest), attempts)
+    def guarded(loop: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                loop()
+            except BaseException:
+                queue.close()  # nobody waits for work that will never come
+                bodies.put(None)
+                raise
+        return run
 
-    outcomes: list[Outcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool, tqdm(
-        total=len(tasks), desc=desc, disable=not progress, mininterval=2.0
-    ) as bar:
-        for outcome in pool.map(run_one, tasks):
-            outcomes.append(outcome)
-            bar.update()
-    counts = Counter(o.status for o in outcomes)
-    reasons = Counter(o.reject_reason.split(":")[0] for o in outcomes if o.status != "ok")
+    with bar, ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        accepting = pool.submit(guarded(accept_loop))
+        fetching = [pool.submit(guarded(fetch_loop)) for _ in range(workers)]
+        for future in fetching:
+            future.exception()  # wait; raised below
+        bodies.put(None)
+        for future in [accepting, *fetching]:
+            future.result()
+    if queue.outage is not None:
+        log.warning("%s: %s; the objects not fetched are recorded as failed", desc,
+                    queue.outage)
+    done = [Outcome(task.key, "", "failed", f"gave_up: {queue.outage}", "",
+                    state[n].attempts) if outcome is None else outcome
+            for n, (task, outcome) in enumerate(zip(tasks, outcomes, strict=True))]
+    counts = Counter(o.status for o in done)
+    reasons = Counter(o.reject_reason.split(":")[0] for o in done if o.status != "ok")
     log.info("%s: %d ok (%d from cache), %d failed %s, %d requests", desc, counts["ok"],
-             sum(o.from_cache for o in outcomes), counts["failed"], dict(reasons),
-             sum(o.attempts for o in outcomes))
-    return outcomes
+             sum(o.from_cache for o in done), counts["failed"], dict(reasons),
+             sum(o.attempts for o in done))
+    return done
 
 
 def _stream_to_part(url: str, part: Path, timeout: float, chunk_bytes: int) -> None:

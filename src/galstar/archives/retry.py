@@ -4,21 +4,26 @@
 :class:`FetchError` or :class:`~galstar.archives.validate.Rejected` marked permanent)
 or runs out of retries, taking a token from a shared :class:`TokenBucket` before each
 try and waiting per :class:`RetryPolicy` (a server's ``Retry-After`` is a lower bound).
+Bulk downloads of many objects wait out their backoff in a :class:`RetryQueue` instead,
+and cut a stalled answer short by a :class:`StallTimer`.
 """
 
 from __future__ import annotations
 
 import email.utils
+import heapq
 import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from galstar.archives.validate import Rejected
 
-__all__ = ["FetchError", "TokenBucket", "RetryPolicy", "parse_retry_after", "with_retries"]
+__all__ = ["FetchError", "TokenBucket", "RetryPolicy", "RetryQueue", "StallTimer",
+           "parse_retry_after", "with_retries"]
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +96,17 @@ class RetryPolicy:
         Cap on the exponential delay.
     max_retry_after_s : float
         Cap on a server's ``Retry-After`` (a broken server must not stall us for days).
+    stall_factor : float or None
+        Bulk downloads (:func:`galstar.archives.http.download_all`) call an answer
+        stalled when no byte arrives for this many times the recent answer time (see
+        :class:`StallTimer`); ``None`` waits the full timeout every time.
     """
 
     max_retries: int = 8
     backoff_s: float = 1.0
     max_backoff_s: float = 120.0
     max_retry_after_s: float = 900.0
+    stall_factor: float | None = 4.0
 
     def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based).
@@ -165,3 +175,152 @@ def with_retries(attempt: Callable[[], object], policy: RetryPolicy, bucket: Tok
             log.debug("%s: %s, retry %d in %.2fs", what, reason, n, wait)
             time.sleep(wait)
     return None, policy.max_retries + 1, f"gave_up: {reason}"
+
+
+class StallTimer:
+    """An adaptive read timeout: a multiple of how long recent answers took.
+
+    A server that answered the last hundred requests in 50 ms and has sent nothing for
+    a second has most likely dropped the request; waiting out the full timeout (a
+    minute by default) holds a connection slot for nothing. The limit is ``factor``
+    times the 90th percentile of the last ``window`` successful attempts' durations,
+    not below ``floor_s``; it applies once ``min_samples`` answers are known. It bounds
+    the silence between bytes (the read timeout), not the whole transfer, so a large
+    body that keeps arriving is never cut. The caller retries an attempt cut short with
+    the full timeout, so a server that merely slowed down is still waited for (and
+    its slower answers then raise the limit).
+
+    Parameters
+    ----------
+    factor : float or None
+        Multiple of the recent 90th percentile; ``None`` disables the timer.
+    window : int
+        Successful attempts remembered.
+    min_samples : int
+        Answers needed before the timer applies.
+    floor_s : float
+        Smallest limit, seconds.
+    """
+
+    def __init__(self, factor: float | None = 4.0, window: int = 64, min_samples: int = 8,
+                 floor_s: float = 0.1) -> None:
+        self.factor = factor
+        self.min_samples = min_samples
+        self.floor_s = floor_s
+        self._recent: deque[float] = deque(maxlen=window)
+
+    def record(self, seconds: float) -> None:
+        """Remember the duration of one successful attempt."""
+        self._recent.append(seconds)
+
+    def limit(self) -> float | None:
+        """Seconds of silence after which an answer counts as stalled (None: no limit)."""
+        recent = sorted(self._recent)  # a copy: other threads keep appending
+        if self.factor is None or len(recent) < self.min_samples:
+            return None
+        p90 = recent[min(len(recent) - 1, int(0.9 * len(recent)))]
+        return max(self.floor_s, self.factor * p90)
+
+
+class RetryQueue:
+    """The objects of a bulk download waiting for a connection, each with the earliest
+    time it may start.
+
+    A retry waits out its backoff here rather than in a connection slot: meanwhile the
+    worker fetches the next object, so a fault costs only the failed attempt. Failures
+    in a row on every connection are an outage, not bad luck: each ``pause_after``
+    of them (the number of workers) double a pause of every worker (the policy's
+    backoff), so a failing server is not hammered with first attempts either, and
+    ``pause_after * (policy.max_retries + 1)`` of them stop the download (the
+    circuit opens: :attr:`outage` says why), instead of trying every remaining object
+    against a dead server for hours. One real answer ends a pause.
+
+    Parameters
+    ----------
+    items : sequence of int
+        What to fetch, all ready now.
+    policy : RetryPolicy
+        Backoff of the pool-wide pause, and its retries.
+    pause_after : int
+        Failures in a row that pause every worker.
+    rng : random.Random
+        Jitter of the pause.
+    """
+
+    def __init__(self, items, policy: RetryPolicy, pause_after: int,
+                 rng: random.Random) -> None:
+        self._fresh = deque(items)
+        self._due: list[tuple[float, int, object]] = []  # retries: (start, order, item)
+        self._order = 0
+        self._unfinished = len(self._fresh)
+        self._policy = policy
+        self._pause_after = max(1, pause_after)
+        self._rng = rng
+        self._failures = 0
+        self._paused_until = 0.0
+        self._closed = False
+        self._cond = threading.Condition()
+        #: Why the download stopped early (None while it has not).
+        self.outage: str | None = None
+
+    def get(self):
+        """The next item to try, blocking until one may start; None once every item is
+        done (or the queue was closed). A retry whose time has come goes before the
+        objects not tried yet, so retries do not pile up at the end of the run."""
+        with self._cond:
+            while True:
+                if self._closed or self._unfinished == 0:
+                    return None
+                now = time.monotonic()
+                wait = self._paused_until - now
+                if wait <= 0:
+                    if self._due and self._due[0][0] <= now:
+                        return heapq.heappop(self._due)[2]
+                    if self._fresh:
+                        return self._fresh.popleft()
+                    # Only retries not yet due, or items being fetched or validated
+                    # that may come back as retries.
+                    wait = self._due[0][0] - now if self._due else None
+                self._cond.wait(wait)
+
+    def retry(self, item, delay_s: float) -> None:
+        """Put ``item`` back, to start no earlier than ``delay_s`` from now."""
+        with self._cond:
+            heapq.heappush(self._due, (time.monotonic() + delay_s, self._order, item))
+            self._order += 1
+            self._cond.notify()
+
+    def done(self) -> None:
+        """One item finished (accepted, or failed for good)."""
+        with self._cond:
+            self._unfinished -= 1
+            if self._unfinished == 0:
+                self._cond.notify_all()
+
+    def answered(self) -> None:
+        """An attempt got a real answer (accepted, or rejected for good): no outage."""
+        with self._cond:
+            self._failures = 0
+            self._paused_until = 0.0
+
+    def failed(self, reason: str = "") -> None:
+        """An attempt failed for a reason a retry may fix."""
+        with self._cond:
+            self._failures += 1
+            rounds = self._failures // self._pause_after
+            if rounds > self._policy.max_retries:
+                self.outage = (f"outage: {self._failures} attempts in a row failed "
+                               f"(last: {reason})")
+                self._closed = True
+                self._cond.notify_all()
+            elif rounds >= 1 and self._failures % self._pause_after == 0:
+                pause = self._policy.delay(rounds, self._rng)
+                self._paused_until = max(self._paused_until, time.monotonic() + pause)
+                log.debug("%d attempts in a row failed: every worker pauses %.2fs",
+                          self._failures, pause)
+
+    def close(self) -> None:
+        """Stop handing out items (a worker failed); waiting workers return None."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

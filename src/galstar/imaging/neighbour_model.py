@@ -231,31 +231,52 @@ def moffat_mixture(beta: float, n_components: int = 5) -> tuple[np.ndarray, np.n
     return _fit_mixture(radii, profile, sigmas**2)
 
 
+@functools.lru_cache(maxsize=1024)
+def _mixture_products(n: float | None, psf_beta: float, truncation_re: float
+                      ) -> tuple[np.ndarray, np.floating, np.ndarray, np.ndarray]:
+    """The part of a neighbour's convolved mixture that only its profile fixes (cached).
+
+    The products of the Sersic-``n`` mixture (a point source: one Gaussian of zero
+    width, ``n`` None) and the Moffat mixture that hold more than a thousandth of the
+    flux: their flux fractions, the sum of those, and each product's galaxy and PSF
+    variances in units of r_e^2 and FWHM^2 (galaxy-major order).
+    """
+    psf_amp, psf_var = moffat_mixture(float(psf_beta))
+    if n is None:
+        gal_amp, gal_var = np.ones(1), np.zeros(1)
+    else:
+        gal_amp, gal_var = sersic_mixture(n, float(truncation_re))
+    amp = (gal_amp[:, None] * psf_amp[None, :]).ravel()
+    keep = amp > 1e-3
+    gal = np.repeat(gal_var, psf_amp.size)[keep]
+    psf = np.tile(psf_var, gal_amp.size)[keep]
+    return amp[keep], amp[keep].sum(), gal, psf
+
+
 def _convolved_components(neighbours: Neighbours, k: int, psf_beta: float,
                           truncation_re: float) -> tuple[np.ndarray, np.ndarray]:
     """Flux and inverse covariance (xx, xy, yy) of each Gaussian of neighbour ``k``'s
     PSF-convolved model, px; products of a galaxy and a PSF component below a
     thousandth of the flux are dropped (their light is spread over the others')."""
-    psf_amp, psf_var = moffat_mixture(float(psf_beta))
+    galaxy = neighbours.r_e_px[k] > 0
+    n = round(float(neighbours.sersic_n[k]) * 20.0) / 20.0 if galaxy else None
+    amp, amp_sum, gal_var, psf_var = _mixture_products(n, float(psf_beta),
+                                                       float(truncation_re))
     psf_var = psf_var * neighbours.psf_fwhm_px[k] ** 2
-    if neighbours.r_e_px[k] > 0:
-        n = round(float(neighbours.sersic_n[k]) * 20.0) / 20.0
-        gal_amp, gal_var = sersic_mixture(n, float(truncation_re))
+    if galaxy:
         c, s = math.cos(neighbours.theta[k]), math.sin(neighbours.theta[k])
         q2 = neighbours.q[k] ** 2
         # galaxy covariance R diag(1, q^2) R^T per unit variance
         base = np.array([c * c + q2 * s * s, (1.0 - q2) * c * s, s * s + q2 * c * c])
         gal_var = gal_var * neighbours.r_e_px[k] ** 2
-    else:
-        gal_amp, gal_var, base = np.ones(1), np.zeros(1), np.zeros(3)
-    amp = (gal_amp[:, None] * psf_amp[None, :]).ravel()
-    sxx = (gal_var[:, None] * base[0] + psf_var[None, :]).ravel()
-    sxy = (gal_var[:, None] * base[1] + 0.0 * psf_var[None, :]).ravel()
-    syy = (gal_var[:, None] * base[2] + psf_var[None, :]).ravel()
-    keep = amp > 1e-3
-    amp, sxx, sxy, syy = amp[keep], sxx[keep], sxy[keep], syy[keep]
+        sxx = gal_var * base[0] + psf_var
+        sxy = gal_var * base[1] + 0.0
+        syy = gal_var * base[2] + psf_var
+    else:  # a zero-width galaxy: the PSF's own (diagonal) covariances
+        sxx = syy = psf_var
+        sxy = np.zeros_like(psf_var)
     det = sxx * syy - sxy * sxy
-    norm = neighbours.flux[k] * amp / amp.sum() / (2.0 * math.pi * np.sqrt(det))
+    norm = neighbours.flux[k] * amp / amp_sum / (2.0 * math.pi * np.sqrt(det))
     inverse = np.stack([syy / det, -2.0 * sxy / det, sxx / det], axis=1)
     return norm, inverse
 
@@ -349,9 +370,18 @@ def render_neighbours(
         dx = (xs - np.float32(x0))[None, :]
         dy = (ys - np.float32(y0))[:, None]
         dx2, dxdy, dy2 = dx * dx, dx * dy, dy * dy
-        for f, (a, b, c) in zip(norm.astype(np.float32), inverse.astype(np.float32),
-                                strict=True):
-            model += f * np.exp(np.float32(-0.5) * (a * dx2 + b * dxdy + c * dy2))
+        # all of its Gaussians at once, one layer each, added in turn as one by one;
+        # -1/2 goes into the coefficients (a power of two: the same products)
+        f = norm.astype(np.float32)[:, None, None]
+        a, b, c = (np.float32(-0.5) * inverse[:, i].astype(np.float32)[:, None, None]
+                   for i in range(3))
+        layers = b * dxdy
+        layers += a * dx2
+        layers += c * dy2
+        np.exp(layers, out=layers)
+        layers *= f
+        for layer in layers:
+            model += layer
     if not drawn:
         return None
     if step == 1:

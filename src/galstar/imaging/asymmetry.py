@@ -61,14 +61,16 @@ class _Rotations:
         gy, gx = np.mgrid[y:y + h, x:x + w]
         self.gx, self.gy = gx.astype(np.float32), gy.astype(np.float32)
 
-    def residuals(self, centres: list[tuple[float, float]]) -> list[tuple[float, float, int]]:
+    def residuals(self, centres: list[tuple[float, float]]
+                  ) -> list[tuple[float, np.ndarray]]:
         """Positive part of ``sm`` minus its 180 deg rotation about each (x0, y0).
 
         Summed over the symmetric footprint: the pixels of ``foot`` whose mirror image
         is in ``foot`` too. A point-symmetric target's own isophote is symmetric, so
         this is the target's footprint; a neighbour whose light merely touches it (its
         mirror is sky) falls outside, as does a masked neighbour's hole. Returns, per
-        centre, the residual sum, the footprint's flux and its number of pixels.
+        centre, the residual sum and the symmetric footprint (flattened box; its flux
+        is needed for the best centre only: :meth:`footprint_flux`).
         """
         k = len(centres)
         twice = np.array(centres, dtype=np.float32) * np.float32(2.0)
@@ -82,14 +84,15 @@ class _Rotations:
         use = self.foot & (mirror > 0.5)  # the mirror is on it too
         excess = self.sm - rotated
         positive = use & (excess > 0)
-        out = []
-        for i in range(k):
-            # compress: the same pixels in the same order as a boolean index (so the
-            # same sums), at less than half its cost on these small rows
-            values = self.sm.compress(use[i])
-            out.append((float(excess[i].compress(positive[i]).sum(dtype=np.float64)),
-                        float(values.sum(dtype=np.float64)), int(values.size)))
-        return out
+        # compress: the same pixels in the same order as a boolean index (so the same
+        # sums), at less than half its cost on these small rows
+        return [(float(excess[i].compress(positive[i]).sum(dtype=np.float64)), use[i])
+                for i in range(k)]
+
+    def footprint_flux(self, use: np.ndarray) -> tuple[float, int]:
+        """Flux and number of pixels of a symmetric footprint from :meth:`residuals`."""
+        values = self.sm.compress(use)
+        return float(values.sum(dtype=np.float64)), int(values.size)
 
 
 @dataclass(frozen=True)
@@ -187,16 +190,17 @@ def asymmetry_measures(
     py, px = np.unravel_index(int(np.argmax(window)), window.shape)
     best = (float(c0 + px), float(r0 + py))
     rotations = _Rotations(sm, above)
-    best_r, total, n_pix = rotations.residuals([best])[0]
+    best_r, best_use = rotations.residuals([best])[0]
     step = float(config.centre_step_px)
     while step >= 0.25:
         x0, y0 = best
         centres = [(x0 + dx, y0 + dy) for dy in (-step, 0.0, step)
                    for dx in (-step, 0.0, step) if dx != 0.0 or dy != 0.0]
-        for centre, (r, f, n) in zip(centres, rotations.residuals(centres), strict=True):
+        for centre, (r, use) in zip(centres, rotations.residuals(centres), strict=True):
             if r < best_r:
-                best, best_r, total, n_pix = centre, r, f, n
+                best, best_r, best_use = centre, r, use
         step /= 2.0
+    total, n_pix = rotations.footprint_flux(best_use)
     if n_pix == 0:  # nothing symmetric about any centre tried: noise, not a target
         return nothing
     sigma = background.rms * kernel_noise_factor(config.kernel_fwhm_px,

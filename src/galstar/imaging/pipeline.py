@@ -48,7 +48,7 @@ from galstar.imaging.ellipse import (
     touches_frame,
 )
 from galstar.imaging.neighbour_model import Neighbours
-from galstar.imaging.rgb import rgb_to_grey, to_band_order, viewer_rgb
+from galstar.imaging.rgb import to_band_order, viewer_rgb_and_grey
 from galstar.imaging.size import centre_crop, enclosing_radius_px
 from galstar.imaging.threshold import isodata_threshold
 
@@ -236,8 +236,9 @@ def detection_image(cube: np.ndarray, config: PreprocessConfig
     (numpy.ndarray, numpy.ndarray)
         (H, W, 3) float32 viewer RGB (red = z) and (H, W) float32 greyscale.
     """
-    rgb = viewer_rgb(cube, scales=config.rgb_scales, q=config.rgb_q, offset=config.rgb_offset)
-    return rgb, smooth(rgb_to_grey(rgb), config.smooth_fwhm_px)
+    rgb, grey = viewer_rgb_and_grey(cube, scales=config.rgb_scales, q=config.rgb_q,
+                                    offset=config.rgb_offset)
+    return rgb, smooth(grey, config.smooth_fwhm_px)
 
 
 def bad_pixel_detail(cube: Any, crop: int) -> str | None:

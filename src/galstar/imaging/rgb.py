@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import cv2
 import numpy as np
 
-__all__ = ["VIEWER_SCALES", "GREY_WEIGHTS", "viewer_rgb", "display_rgb", "to_band_order",
-           "rgb_to_grey"]
+__all__ = ["VIEWER_SCALES", "GREY_WEIGHTS", "viewer_rgb", "viewer_rgb_and_grey", "display_rgb",
+           "to_band_order", "rgb_to_grey"]
 
 #: Viewer scale per band (multiplies nanomaggies) and its RGB plane (0 = red).
 VIEWER_SCALES: dict[str, tuple[int, float]] = {"g": (2, 6.0), "r": (1, 3.4), "z": (0, 2.2)}
@@ -56,30 +57,80 @@ def viewer_rgb(
     numpy.ndarray
         (H, W, 3) float32 RGB in [0, 1]; planes red = z, green = r, blue = g.
     """
+    scaled, planes = _stretched_bands(cube, bands, scales, q, offset)
+    rgb = np.zeros(scaled.shape[1:] + (3,), dtype=np.float32)
+    for i, plane in enumerate(planes):
+        rgb[:, :, plane] = scaled[i]
+    return rgb
+
+
+def viewer_rgb_and_grey(
+    cube: np.ndarray,
+    scales: Mapping[str, float] | None = None,
+    q: float = 20.0,
+    offset: float = 0.03,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``viewer_rgb`` of a grz cube and its ``rgb_to_grey``, the same arrays, together.
+
+    The greyscale is weighted from the stretched bands while they are still separate
+    contiguous planes, before the one interleaving copy into the RGB image.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        (H, W, 3) float32 RGB (planes red = z, green = r, blue = g) and (H, W) float32
+        greyscale.
+    """
+    scaled, planes = _stretched_bands(cube, ("g", "r", "z"), scales, q, offset)
+    red, green, blue = (scaled[planes.index(p)] for p in range(3))
+    w = np.asarray(GREY_WEIGHTS, dtype=np.float32)
+    w = w / w.sum()
+    grey = red * w[0] + green * w[1] + blue * w[2]
+    return cv2.merge([red, green, blue]), grey
+
+
+def _stretched_bands(
+    cube: np.ndarray,
+    bands: Sequence[str],
+    scales: Mapping[str, float] | None,
+    q: float,
+    offset: float,
+) -> tuple[np.ndarray, list[int]]:
+    """The viewer stretch of each band (``viewer_rgb``'s values), and each band's plane.
+
+    Returns
+    -------
+    (numpy.ndarray, list of int)
+        (n_bands, H, W) float32 in [0, 1], in the order of ``bands``, and the RGB plane
+        of each (0 = red).
+    """
     cube = np.asarray(cube, dtype=np.float32)
     if cube.ndim != 3 or cube.shape[0] != len(bands):
         raise ValueError(f"expected a ({len(bands)}, H, W) cube, got shape {cube.shape}")
-    scaled = np.empty_like(cube)
-    planes = []
-    for i, band in enumerate(bands):
+    factors, planes = [], []
+    for band in bands:
         if band not in VIEWER_SCALES:
             raise ValueError(f"no viewer colour for band {band!r}")
         plane, default_scale = VIEWER_SCALES[band]
-        scale = default_scale if scales is None else float(scales.get(band, default_scale))
-        np.multiply(cube[i], np.float32(scale), out=scaled[i])
-        scaled[i] += np.float32(offset)
-        np.maximum(scaled[i], 0.0, out=scaled[i])
+        factors.append(default_scale if scales is None
+                       else float(scales.get(band, default_scale)))
         planes.append(plane)
-    intensity = scaled.mean(axis=0)
+    scaled = cube * np.array(factors, dtype=np.float32)[:, None, None]
+    scaled += np.float32(offset)
+    np.maximum(scaled, 0.0, out=scaled)
+    # the mean over bands as np.mean takes it (bands added in order, then divided by
+    # their count as an intp, cast back to float32), without its reduction machinery
+    intensity = scaled[0].copy()
+    for plane_values in scaled[1:]:
+        intensity += plane_values
+    np.divide(intensity, np.intp(len(bands)), out=intensity, casting="unsafe")
     # stretch(I) / I, with I == 0 (a pixel at or below -offset in every band) mapped to 0.
     with np.errstate(divide="ignore", invalid="ignore"):
         gain = np.arcsinh(np.float32(q) * intensity) / (np.float32(np.sqrt(q)) * intensity)
     gain[~(intensity > 0)] = 0.0
-    rgb = np.zeros(cube.shape[1:] + (3,), dtype=np.float32)
-    for i, plane in enumerate(planes):
-        rgb[:, :, plane] = scaled[i] * gain
-    np.clip(rgb, 0.0, 1.0, out=rgb)
-    return rgb
+    scaled *= gain
+    np.clip(scaled, 0.0, 1.0, out=scaled)
+    return scaled, planes
 
 
 def display_rgb(

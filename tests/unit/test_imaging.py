@@ -10,7 +10,13 @@ import pytest
 from galstar.imaging.blend import BlendConfig
 from galstar.imaging.ellipse import Ellipse, ellipse_mask
 from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
-from galstar.imaging.rgb import display_rgb, rgb_to_grey, to_band_order, viewer_rgb
+from galstar.imaging.rgb import (
+    display_rgb,
+    rgb_to_grey,
+    to_band_order,
+    viewer_rgb,
+    viewer_rgb_and_grey,
+)
 from galstar.imaging.size import centre_crop
 from galstar.imaging.threshold import isodata_threshold
 from galstar.imaging.variants import make_variant, resample, select_bands
@@ -60,6 +66,27 @@ def test_viewer_rgb_sky_and_plane_order():
     grey = rgb_to_grey(rgb)
     assert grey[0, 0] == pytest.approx(0.299 * rgb[0, 0, 0] + 0.587 * rgb[0, 0, 1]
                                        + 0.114 * rgb[0, 0, 2], rel=1e-6)
+
+
+def test_viewer_rgb_and_grey_are_the_separate_functions_values():
+    rng = np.random.default_rng(5)
+    cube = (rng.normal(0.0, 0.05, (3, 40, 40)) + rng.exponential(0.2, (3, 40, 40))
+            ).astype(np.float32)
+    cube[:, 3, 3] = -1.0  # a black pixel
+    scales = {"g": 5.0, "r": 3.0, "z": 2.0}
+    rgb, grey = viewer_rgb_and_grey(cube, scales=scales, q=15.0, offset=0.02)
+    expected = viewer_rgb(cube, scales=scales, q=15.0, offset=0.02)
+    assert rgb.dtype == grey.dtype == np.float32 and rgb.flags.c_contiguous
+    np.testing.assert_array_equal(rgb, expected)
+    np.testing.assert_array_equal(grey, rgb_to_grey(expected))
+    # the intensity is np.mean's, bit for bit
+    manual = np.clip(cube * np.array([5.0, 3.0, 2.0], np.float32)[:, None, None]
+                     + np.float32(0.02), 0.0, None).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.arcsinh(np.float32(15.0) * manual) / (np.float32(np.sqrt(15.0)) * manual)
+    np.testing.assert_array_equal(expected[10:12, 10:12, 0],
+                                  np.clip((np.clip(cube[2] * np.float32(2.0) + np.float32(0.02),
+                                                   0.0, None) * gain), 0, 1)[10:12, 10:12])
 
 
 def test_viewer_rgb_clips_and_floors():
@@ -344,3 +371,52 @@ def test_resolution_variants_are_bilinear():
     out = make_variant(imgs, "gz", 8)
     assert out.shape == (3, 8, 8, 3) and out.dtype == np.float32
     np.testing.assert_allclose(resample(np.full((1, 64, 64, 3), 0.25, np.float32), 16), 0.25)
+
+
+# ---------------------------------------------------------------- fast paths, same values
+
+
+def test_segments_are_detect_sources_segments():
+    from photutils.segmentation import detect_sources
+
+    from galstar.imaging.blend import _segments
+
+    rng = np.random.default_rng(2)
+    smooth = rng.normal(0.0, 1.0, (60, 70)).astype(np.float32)
+    smooth[10:20, 10:25] += 5.0
+    smooth[40:44, 50:52] += 5.0  # 8 pixels: below npixels = 10
+    inside = np.ones(smooth.shape, bool)
+    inside[:, 60:] = False
+    labels = _segments(smooth, 1.5, 10, inside)
+    reference = detect_sources(smooth, 1.5, n_pixels=10, mask=~inside).data
+    # the same segments (same pixels together), whatever their numbers
+    assert np.array_equal(labels > 0, reference > 0)
+    pairs = set(zip(labels[labels > 0].tolist(), reference[reference > 0].tolist(),
+                    strict=True))
+    assert len(pairs) == len(set(p[0] for p in pairs)) == len(set(p[1] for p in pairs))
+    assert _segments(smooth, 100.0, 10, inside) is None
+
+
+def test_sky_median_is_numpys():
+    from galstar.imaging.blend import _median
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 3000, 3001):
+        x = rng.normal(size=n).astype(np.float32)
+        assert _median(x) == np.median(x) and _median(x).dtype == np.median(x).dtype
+
+
+def test_remap_of_wide_maps_is_blockwise():
+    import cv2
+
+    from galstar.imaging.asymmetry import _remap
+
+    rng = np.random.default_rng(4)
+    image = rng.random((50, 50)).astype(np.float32)
+    map_x = (rng.random((2, 40000)) * 60 - 5).astype(np.float32)
+    map_y = (rng.random((2, 40000)) * 60 - 5).astype(np.float32)
+    blocks = [cv2.remap(image, np.ascontiguousarray(map_x[:, i:i + 1000]),
+                        np.ascontiguousarray(map_y[:, i:i + 1000]), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+              for i in range(0, 40000, 1000)]
+    np.testing.assert_array_equal(_remap(image, map_x, map_y), np.hstack(blocks))

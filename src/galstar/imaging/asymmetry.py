@@ -41,24 +41,37 @@ from galstar.imaging.blend import (
 __all__ = ["Asymmetry", "asymmetry_measures"]
 
 
+#: Widest map ``cv2.remap`` takes (its output must be narrower than 2**15 - 1 px).
+_MAX_MAP_WIDTH = 32766
+
+
+def _remap(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """``cv2.remap`` (bilinear, 0 off the image) for maps of any width, in column blocks
+    (each output pixel depends on its own coordinates only)."""
+    width = map_x.shape[1]
+    if width <= _MAX_MAP_WIDTH:
+        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return np.hstack([_remap(image, np.ascontiguousarray(map_x[:, i:i + _MAX_MAP_WIDTH]),
+                             np.ascontiguousarray(map_y[:, i:i + _MAX_MAP_WIDTH]))
+                      for i in range(0, width, _MAX_MAP_WIDTH)])
+
+
 class _Rotations:
     """The 180 deg rotations of the smoothed flux and of the footprint, about any centre.
 
-    Only the footprint's pixels enter the sums, so only its bounding box is rotated
-    into: every output pixel samples the same source coordinates, and gets the same
-    interpolated value, as in a rotation of the whole mask box (a third of the pixels,
-    or less, for the 1.8 x enlarged ellipse). The centres of one search step are rotated
-    about in one OpenCV call, as blocks of one tall output image (``cv2.remap`` with the
-    rotations' coordinates: the same fixed-point sampling as ``cv2.warpAffine``).
+    Only the footprint's pixels enter the sums, so only they are rotated into: every
+    one samples the same source coordinates, and gets the same interpolated value, as
+    in a rotation of the whole mask box, and they are kept in the box's row-major order
+    (so the sums add the same values in the same order). The centres of one search step
+    are rotated about in one OpenCV call (``cv2.remap`` with the rotations'
+    coordinates, one row of the footprint's pixels per centre).
     """
 
     def __init__(self, sm: np.ndarray, foot: np.ndarray) -> None:
-        x, y, w, h = cv2.boundingRect(foot.astype(np.uint8))
         self.full = (sm, foot.astype(np.float32))
-        self.sm = sm[y:y + h, x:x + w].ravel()
-        self.foot = foot[y:y + h, x:x + w].ravel()
-        self.h = h
-        gy, gx = np.mgrid[y:y + h, x:x + w]
+        gy, gx = np.nonzero(foot)  # row-major, as a boolean index of the box takes them
+        self.sm = sm[gy, gx]
         self.gx, self.gy = gx.astype(np.float32), gy.astype(np.float32)
 
     def residuals(self, centres: list[tuple[float, float]]
@@ -69,25 +82,20 @@ class _Rotations:
         is in ``foot`` too. A point-symmetric target's own isophote is symmetric, so
         this is the target's footprint; a neighbour whose light merely touches it (its
         mirror is sky) falls outside, as does a masked neighbour's hole. Returns, per
-        centre, the residual sum and the symmetric footprint (flattened box; its flux
-        is needed for the best centre only: :meth:`footprint_flux`).
+        centre, the residual sum and which of the footprint's pixels are symmetric (its
+        flux is needed for the best centre only: :meth:`footprint_flux`).
         """
-        k = len(centres)
         twice = np.array(centres, dtype=np.float32) * np.float32(2.0)
-        map_x = (twice[:, 0, None, None] - self.gx).reshape(k * self.h, -1)
-        map_y = (twice[:, 1, None, None] - self.gy).reshape(k * self.h, -1)
-        # one row per centre, the box's pixels flattened (broadcasts against the box)
-        rotated, mirror = (cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
-                                     ).reshape(k, -1)
-                           for image in self.full)
-        use = self.foot & (mirror > 0.5)  # the mirror is on it too
+        map_x = twice[:, 0, None] - self.gx
+        map_y = twice[:, 1, None] - self.gy
+        rotated, mirror = (_remap(image, map_x, map_y) for image in self.full)
+        use = mirror > 0.5  # the mirror is on the footprint too
         excess = self.sm - rotated
         positive = use & (excess > 0)
         # compress: the same pixels in the same order as a boolean index (so the same
         # sums), at less than half its cost on these small rows
         return [(float(excess[i].compress(positive[i]).sum(dtype=np.float64)), use[i])
-                for i in range(k)]
+                for i in range(len(centres))]
 
     def footprint_flux(self, use: np.ndarray) -> tuple[float, int]:
         """Flux and number of pixels of a symmetric footprint from :meth:`residuals`."""

@@ -253,41 +253,56 @@ def _mixture_products(n: float | None, psf_beta: float, truncation_re: float
     return amp[keep], amp[keep].sum(), gal, psf
 
 
-def _convolved_components(neighbours: Neighbours, k: int, psf_beta: float,
-                          truncation_re: float) -> tuple[np.ndarray, np.ndarray]:
-    """Flux and inverse covariance (xx, xy, yy) of each Gaussian of neighbour ``k``'s
-    PSF-convolved model, px; products of a galaxy and a PSF component below a
-    thousandth of the flux are dropped (their light is spread over the others')."""
-    galaxy = neighbours.r_e_px[k] > 0
-    n = round(float(neighbours.sersic_n[k]) * 20.0) / 20.0 if galaxy else None
-    amp, amp_sum, gal_var, psf_var = _mixture_products(n, float(psf_beta),
-                                                       float(truncation_re))
-    psf_var = psf_var * neighbours.psf_fwhm_px[k] ** 2
-    if galaxy:
-        c, s = math.cos(neighbours.theta[k]), math.sin(neighbours.theta[k])
-        q2 = neighbours.q[k] ** 2
-        # galaxy covariance R diag(1, q^2) R^T per unit variance
-        base = np.array([c * c + q2 * s * s, (1.0 - q2) * c * s, s * s + q2 * c * c])
-        gal_var = gal_var * neighbours.r_e_px[k] ** 2
-        sxx = gal_var * base[0] + psf_var
-        sxy = gal_var * base[1] + 0.0
-        syy = gal_var * base[2] + psf_var
-    else:  # a zero-width galaxy: the PSF's own (diagonal) covariances
-        sxx = syy = psf_var
-        sxy = np.zeros_like(psf_var)
+def _convolved_components(neighbours: Neighbours, index: np.ndarray, psf_beta: float,
+                          truncation_re: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flux and inverse covariance (xx, xy, yy) of each Gaussian of the PSF-convolved
+    models of the neighbours at ``index``, px, and the neighbour each belongs to
+    (position in ``index``); products of a galaxy and a PSF component below a
+    thousandth of the flux are dropped (their light is spread over the others').
+
+    The neighbours' scalars are computed one by one, their Gaussians' values all at
+    once (the same operations on each, so the same numbers as one neighbour at a time).
+    """
+    parts, scalars = [], []
+    for k in index:
+        galaxy = neighbours.r_e_px[k] > 0
+        n = round(float(neighbours.sersic_n[k]) * 20.0) / 20.0 if galaxy else None
+        amp, amp_sum, gal_var, psf_var = _mixture_products(n, float(psf_beta),
+                                                           float(truncation_re))
+        if galaxy:
+            c, s = math.cos(neighbours.theta[k]), math.sin(neighbours.theta[k])
+            q2 = neighbours.q[k] ** 2
+            # galaxy covariance R diag(1, q^2) R^T per unit variance
+            base = (c * c + q2 * s * s, (1.0 - q2) * c * s, s * s + q2 * c * c)
+            r2 = neighbours.r_e_px[k] ** 2
+        else:  # a zero-width galaxy: 0 * 0 + the PSF's variance is the PSF's
+            base, r2 = (0.0, 0.0, 0.0), 0.0
+        parts.append((amp, gal_var, psf_var))
+        scalars.append((amp_sum, neighbours.psf_fwhm_px[k] ** 2, r2, *base,
+                        neighbours.flux[k]))
+    sizes = [len(p[0]) for p in parts]
+    owner = np.repeat(np.arange(len(parts)), sizes)
+    amp, gal_var, psf_var = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    amp_sum, fwhm2, r2, b0, b1, b2, flux = np.repeat(np.array(scalars).T, sizes, axis=1)
+    psf_var = psf_var * fwhm2
+    gal_var = gal_var * r2
+    sxx = gal_var * b0 + psf_var
+    sxy = gal_var * b1 + 0.0
+    syy = gal_var * b2 + psf_var
     det = sxx * syy - sxy * sxy
-    norm = neighbours.flux[k] * amp / amp_sum / (2.0 * math.pi * np.sqrt(det))
+    norm = flux * amp / amp_sum / (2.0 * math.pi * np.sqrt(det))
     inverse = np.stack([syy / det, -2.0 * sxy / det, sxx / det], axis=1)
-    return norm, inverse
+    return norm, inverse, owner
 
 
-def _peak_bounds(norm: np.ndarray, inverse: np.ndarray, distance: float) -> np.ndarray:
-    """Upper bound of each Gaussian's value at ``distance`` px from its centre (taken
-    along its widest axis)."""
+def _peak_bounds(norm: np.ndarray, inverse: np.ndarray, distance2: np.ndarray | float
+                 ) -> np.ndarray:
+    """Upper bound of each Gaussian's value at the square root of ``distance2`` px from
+    its centre (taken along its widest axis)."""
     a, b, c = inverse[:, 0], inverse[:, 1] * 0.5, inverse[:, 2]
     # smallest eigenvalue of the inverse covariance = 1 / largest variance
     lam = 0.5 * (a + c) - np.sqrt(0.25 * (a - c) ** 2 + b * b)
-    return norm * np.exp(-0.5 * lam * distance**2)
+    return norm * np.exp(-0.5 * lam * distance2)
 
 
 def _reachable(neighbours: Neighbours, rows: slice, cols: slice, psf_beta: float,
@@ -351,39 +366,43 @@ def render_neighbours(
     # component is at least a PSF core wide (sigma >= ~1.4 px), so this costs little
     # accuracy and saves most of the exponentials
     coarse = (shape[0] // step + 2, shape[1] // step + 2)
-    model = np.zeros(coarse, np.float32)
     ys = rows.start + step * np.arange(coarse[0], dtype=np.float32)
     xs = cols.start + step * np.arange(coarse[1], dtype=np.float32)
-    drawn = False
-    for k in _reachable(neighbours, rows, cols, psf_beta, truncation_re, floor):
-        norm, inverse = _convolved_components(neighbours, k, psf_beta, truncation_re)
-        x0, y0 = neighbours.x[k], neighbours.y[k]
-        gap = math.hypot(max(cols.start - x0, 0.0, x0 - (cols.stop - 1)),
-                         max(rows.start - y0, 0.0, y0 - (rows.stop - 1)))
-        # Gaussians that stay below their share of the floor over the whole box are left
-        # out (far neighbours reach it with their widest components only)
-        keep = _peak_bounds(norm, inverse, gap) >= floor / len(norm)
-        if not keep.any():
-            continue
-        norm, inverse = norm[keep], inverse[keep]
-        drawn = True
-        dx = (xs - np.float32(x0))[None, :]
-        dy = (ys - np.float32(y0))[:, None]
-        dx2, dxdy, dy2 = dx * dx, dx * dy, dy * dy
-        # all of its Gaussians at once, one layer each, added in turn as one by one;
-        # -1/2 goes into the coefficients (a power of two: the same products)
-        f = norm.astype(np.float32)[:, None, None]
-        a, b, c = (np.float32(-0.5) * inverse[:, i].astype(np.float32)[:, None, None]
-                   for i in range(3))
-        layers = b * dxdy
-        layers += a * dx2
-        layers += c * dy2
-        np.exp(layers, out=layers)
-        layers *= f
-        for layer in layers:
-            model += layer
-    if not drawn:
+    index = _reachable(neighbours, rows, cols, psf_beta, truncation_re, floor)
+    if index.size == 0:
         return None
+    norm, inverse, owner = _convolved_components(neighbours, index, psf_beta, truncation_re)
+    x0, y0 = neighbours.x[index], neighbours.y[index]
+    # per neighbour, its squared distance to the box and its Gaussians' share of the floor
+    gap2, share = [], []
+    for i, count in enumerate(np.bincount(owner, minlength=index.size)):
+        gap = math.hypot(max(cols.start - x0[i], 0.0, x0[i] - (cols.stop - 1)),
+                         max(rows.start - y0[i], 0.0, y0[i] - (rows.stop - 1)))
+        gap2.append(gap**2)
+        share.append(floor / count)
+    # Gaussians that stay below their share of the floor over the whole box are left
+    # out (far neighbours reach it with their widest components only)
+    keep = _peak_bounds(norm, inverse, np.array(gap2)[owner]) >= np.array(share)[owner]
+    if not keep.any():
+        return None
+    norm, inverse, owner = norm[keep], inverse[keep], owner[keep]
+    # every Gaussian at once, one layer each, about its own neighbour's centre; the
+    # layers are added to the model one by one, in the neighbours' order as before.
+    # -1/2 goes into the coefficients (a power of two: the same products).
+    dx = xs[None, None, :] - x0.astype(np.float32)[owner][:, None, None]
+    dy = ys[None, :, None] - y0.astype(np.float32)[owner][:, None, None]
+    f = norm.astype(np.float32)[:, None, None]
+    a, b, c = (np.float32(-0.5) * inverse[:, i].astype(np.float32)[:, None, None]
+               for i in range(3))
+    layers = dx * dy
+    layers *= b
+    layers += a * (dx * dx)
+    layers += c * (dy * dy)
+    np.exp(layers, out=layers)
+    layers *= f
+    model = np.zeros(coarse, np.float32)
+    for layer in layers:
+        model += layer
     if step == 1:
         return model[:shape[0], :shape[1]]
     # pixel i of the box lies at coarse coordinate i / step

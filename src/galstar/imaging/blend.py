@@ -275,6 +275,7 @@ def count_sources_photutils(
     config: BlendConfig,
     rows: slice,
     cols: slice,
+    smooth: np.ndarray | None = None,
 ) -> tuple[int, np.ndarray]:
     """Significant components of the target, and neighbours to mask, inside the mask.
 
@@ -300,6 +301,9 @@ def count_sources_photutils(
         Detection and deblending settings.
     rows, cols : slice
         Bounding box of ``mask``.
+    smooth : numpy.ndarray, optional
+        :func:`smoothed_flux` of the same arguments, when the caller has it (not
+        modified).
 
     Returns
     -------
@@ -309,7 +313,8 @@ def count_sources_photutils(
     """
     neighbours = np.zeros(mask.shape, dtype=bool)
     inside = mask[rows, cols]
-    smooth = smoothed_flux(flux, mask, background, config, rows, cols)
+    if smooth is None:
+        smooth = smoothed_flux(flux, mask, background, config, rows, cols)
     threshold = config.nsigma * background.rms
     labels = _segments(smooth, threshold, config.npixels, inside)
     if labels is None:

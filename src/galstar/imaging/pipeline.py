@@ -408,14 +408,20 @@ def preprocess_cutout(
 
     if background is None:
         background = estimate_background(flux, binary)
+    first = smoothed_flux(flux, mask, background, config.blend, rows, cols)
     n_sources, neighbour_pixels = count_sources_photutils(
-        flux, mask, background, config.blend, rows, cols
+        flux, mask, background, config.blend, rows, cols, smooth=first
     )
-    mask &= ~neighbour_pixels
     # The connectivity and asymmetry passes see the same masked, smoothed flux (the
-    # connectivity pass alone needs it only for a second region: it smooths then).
-    sm = (smoothed_flux(flux, mask, background, config.blend, rows, cols)
-          if config.blend.asymmetry_max > 0 else None)
+    # connectivity pass alone needs it only for a second region: it smooths then);
+    # without neighbour pixels to mask it is the photutils pass's.
+    sm = None
+    if neighbour_pixels.any():
+        mask &= ~neighbour_pixels
+        if config.blend.asymmetry_max > 0:
+            sm = smoothed_flux(flux, mask, background, config.blend, rows, cols)
+    else:
+        sm = first
     n_regions, _ = count_regions_connectivity(
         grey, mask, config.blend, rows, cols,
         tol=config.threshold_tol, max_iter=config.threshold_max_iter,

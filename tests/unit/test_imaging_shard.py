@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 
 from galstar.imaging.pipeline import PreprocessConfig, preprocess_cutout
-from galstar.imaging.shard import preprocess_shard
+from galstar.imaging.shard import _chunk_bounds, preprocess_shard
 from galstar.imaging.stage import run_preprocess_shard, run_variant
 from galstar.imaging.summary import reject_counts, write_steps_figure
 from galstar.io import load_npy, read_parquet, write_parquet
@@ -90,6 +90,16 @@ def test_preprocess_shard_in_process(shard):
     manifest, catalog, cubes = shard
     table, tensor = preprocess_shard(manifest, catalog, PreprocessConfig(), threads=1)
     check_table(table, tensor, cubes)
+
+
+def test_tasks_shrink_towards_the_end_of_the_shard():
+    for n, workers in ((500, 2), (500, 8), (33, 2), (1, 4)):
+        bounds = _chunk_bounds(n, workers, 32)
+        sizes = np.diff(bounds)
+        assert bounds[0] == 0 and bounds[-1] == n and (sizes >= 1).all()
+        assert sizes.max() <= 32 and (np.diff(sizes) <= 0).all()
+        assert sizes[-1] == 1  # the last tasks take one cutout each
+    assert np.diff(_chunk_bounds(500, 2, 32))[:8].tolist() == [32] * 8
 
 
 def test_preprocess_shard_files_and_processes(shard, tmp_path):

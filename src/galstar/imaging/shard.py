@@ -121,6 +121,22 @@ def neighbours_per_object(neighbours: pd.DataFrame, object_ids: np.ndarray,
     return [allrows.take(index.get(oid, empty)) for oid in object_ids]
 
 
+def _chunk_bounds(n: int, workers: int, largest: int) -> list[int]:
+    """Boundaries of the tasks of ``n`` cutouts on ``workers`` processes (guided).
+
+    Each task takes half of each worker's share of what is left, at most
+    ``largest`` and at least one cutout: few tasks while much is left (little hand-over
+    cost), one cutout at a time at the end. With equal tasks, the last one a worker
+    takes ends up to a whole task after the others have stopped (idle time that does
+    not shrink with more processes).
+    """
+    bounds = [0]
+    while bounds[-1] < n:
+        left = n - bounds[-1]
+        bounds.append(bounds[-1] + max(1, min(largest, left // (2 * workers))))
+    return bounds
+
+
 def preprocess_paths(
     paths: Sequence[str],
     config: PreprocessConfig,
@@ -141,7 +157,8 @@ def preprocess_paths(
         Worker processes (1 = in this process). Processes, not threads: photutils
         and the per-cutout Python overhead hold the GIL.
     chunk : int
-        Cutouts per task handed to a worker.
+        Most cutouts per task handed to a worker; the tasks shrink towards the end of
+        the shard (:func:`_chunk_bounds`) so that the workers finish together.
     progress : bool
         Show a tqdm bar.
     neighbours : sequence, optional
@@ -159,8 +176,9 @@ def preprocess_paths(
     if threads <= 1 or len(paths) <= chunk:
         it = tqdm(paths, desc="preprocess", disable=not progress, mininterval=5)
         return [_process_one(p, config, nb) for p, nb in zip(it, neighbours, strict=True)]
-    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
-    nb_chunks = [list(neighbours[i : i + chunk]) for i in range(0, len(paths), chunk)]
+    bounds = _chunk_bounds(len(paths), threads, chunk)
+    chunks = [paths[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    nb_chunks = [list(neighbours[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     out: list[tuple[dict[str, Any], np.ndarray | None]] = []
     with ProcessPoolExecutor(max_workers=threads, initializer=quiet_worker) as pool:
         results = pool.map(_process_chunk, chunks, [config] * len(chunks), nb_chunks)

@@ -459,8 +459,10 @@ def preprocess_cutout(
 
     image = None
     if reason is None:
-        masked = to_band_order(rgb) * mask[:, :, None]
-        image = np.ascontiguousarray(centre_crop(masked, config.crop), dtype=np.float32)
+        # cropped before masking: the same products, on the crop's pixels only
+        masked = (centre_crop(to_band_order(rgb), config.crop)
+                  * centre_crop(mask, config.crop)[:, :, None])
+        image = np.ascontiguousarray(masked, dtype=np.float32)
     if steps is not None:
         steps["mask"] = mask
     return PreprocessResult(image, mask, ellipse, radius, blended, reason,

@@ -311,10 +311,8 @@ def _reachable(neighbours: Neighbours, rows: slice, cols: slice, psf_beta: float
     cheap bound on all at once: the peak no higher than the PSF's narrowest Gaussian
     holding all the flux, the fall-off no slower than the widest galaxy-and-PSF one."""
     x0, y0 = neighbours.x, neighbours.y
-    gap = np.hypot(np.maximum.reduce([cols.start - x0, np.zeros_like(x0),
-                                      x0 - (cols.stop - 1)]),
-                   np.maximum.reduce([rows.start - y0, np.zeros_like(y0),
-                                      y0 - (rows.stop - 1)]))
+    gap = np.hypot(np.maximum(np.maximum(cols.start - x0, 0.0), x0 - (cols.stop - 1)),
+                   np.maximum(np.maximum(rows.start - y0, 0.0), y0 - (rows.stop - 1)))
     _, psf_var = moffat_mixture(float(psf_beta))
     fwhm2 = neighbours.psf_fwhm_px**2
     # widest Sersic Gaussian: below the truncation radius (the fit's widest width)
@@ -416,11 +414,14 @@ def _mirrored(image: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
     """``image`` rotated by 180 deg about ``centre`` (row, col; integer or half-integer,
     rounded to that), 0 where the mirror falls outside the box."""
     h, w = image.shape
-    rows = int(round(2 * centre[0])) - np.arange(h)
-    cols = int(round(2 * centre[1])) - np.arange(w)
-    ok_r, ok_c = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+    r, c = int(round(2 * centre[0])), int(round(2 * centre[1]))
+    # output pixel (i, j) reads (r - i, c - j): rows i0:i1 and columns j0:j1 have theirs
+    # in the box, a reversed slice of it
+    i0, i1 = max(0, r - h + 1), min(h, r + 1)
+    j0, j1 = max(0, c - w + 1), min(w, c + 1)
     out = np.zeros_like(image)
-    out[np.ix_(ok_r, ok_c)] = image[np.ix_(rows[ok_r], cols[ok_c])]
+    if i0 < i1 and j0 < j1:
+        out[i0:i1, j0:j1] = image[r - i1 + 1:r - i0 + 1, c - j1 + 1:c - j0 + 1][::-1, ::-1]
     return out
 
 
@@ -472,17 +473,19 @@ def isophote_contamination(
         target_sm = np.where(dominated, _mirrored(residual, mirror), residual)
         target = np.where(dominated, _mirrored(target, mirror), target)
     above = (target_sm > level_px).astype(np.uint8)
-    _, labels = cv2.connectedComponents(above, connectivity=8)
-    label = labels[centre]
-    if label == 0:
+    if not above[centre]:
         # no target light above the isophote at the centre: clean if no neighbour's
         # either; if a neighbour's light is what reaches it there, it is all contamination
         return (math.inf if model_smooth[centre] > level_px else 0.0), 0
+    # the 8-connected region above the isophote that holds the centre, by one flood fill
+    region = np.zeros((above.shape[0] + 2, above.shape[1] + 2), np.uint8)
+    cv2.floodFill(above, region, (int(centre[1]), int(centre[0])), 1, 0, 0,
+                  8 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
     # Holes are filled (outer contour drawn filled): the target's isophote is simply
     # connected.
-    contours, _ = cv2.findContours((labels == label).astype(np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_SIMPLE)
-    filled = np.zeros(labels.shape, np.uint8)
+    contours, _ = cv2.findContours(np.ascontiguousarray(region[1:-1, 1:-1]),
+                                   cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros(above.shape, np.uint8)
     cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
     foot = filled.astype(bool)
     total = float(target[foot].sum())

@@ -138,3 +138,20 @@ def test_empty_catalogue_means_no_neighbour():
     result = preprocess_cutout(cube, config_on(), neighbours=table.iloc[:0])
     assert result.catalog_contamination == 0.0
     assert not result.blended
+
+
+def test_mirrored_box_reads_the_point_symmetric_pixel():
+    from galstar.imaging.neighbour_model import _mirrored
+
+    rng = np.random.default_rng(6)
+    for h, w in ((1, 1), (4, 7), (9, 6)):
+        image = rng.random((h, w))
+        for cr in np.arange(-2.0, h + 2.0, 0.5):
+            for cc in np.arange(-2.0, w + 2.0, 0.5):
+                expected = np.zeros_like(image)
+                r, c = int(round(2 * cr)), int(round(2 * cc))
+                for i in range(h):
+                    for j in range(w):
+                        if 0 <= r - i < h and 0 <= c - j < w:
+                            expected[i, j] = image[r - i, c - j]
+                np.testing.assert_array_equal(_mirrored(image, (cr, cc)), expected)

@@ -169,6 +169,40 @@ def test_dataset_shuffles_across_shards_and_covers_each_object_once(shards, back
     assert len(set(train.inputs["image"].shard[first])) > 1  # a batch mixes shards
 
 
+def test_repeat_for_fit_gives_one_reshuffled_pass_per_epoch(shards):
+    from galstar.training.data import make_dataset, repeat_for_fit
+
+    train = load_split(shards["tables"], shards["images"]["grz-32"], "train", TARGETS)
+    ids = np.arange(len(train), dtype=np.float32)[:, None].repeat(2, axis=1)
+    ds = make_dataset(train, ids, batch_size=8, shuffle=True, seed=1, backend="tensorflow")
+    repeated, steps = repeat_for_fit(ds)
+    assert steps == len(train) // 8  # the batches of one pass (partial one dropped)
+    it = repeated.as_numpy_iterator()
+    epochs = [np.concatenate([next(it)[1][:, 0] for _ in range(steps)]) for _ in range(3)]
+    for seen in epochs:  # every epoch: each object at most once, all full batches
+        assert len(seen) == steps * 8 and len(set(seen)) == steps * 8
+    assert not np.array_equal(epochs[0], epochs[1])  # still reshuffled every epoch
+    again = make_dataset(train, ids, batch_size=8, shuffle=True, seed=1, backend="tensorflow")
+    it = repeat_for_fit(again)[0].as_numpy_iterator()
+    replay = [np.concatenate([next(it)[1][:, 0] for _ in range(steps)]) for _ in range(3)]
+    np.testing.assert_array_equal(np.stack(replay), np.stack(epochs))  # same seed, same order
+
+    # validation: no shuffle, the last partial batch kept, each pass identical
+    val = make_dataset(train, ids, batch_size=8, shuffle=False, backend="tensorflow")
+    repeated, steps = repeat_for_fit(val)
+    assert steps == -(-len(train) // 8)
+    it = repeated.as_numpy_iterator()
+    passes = [np.concatenate([next(it)[1][:, 0] for _ in range(steps)]) for _ in range(2)]
+    np.testing.assert_array_equal(passes[0], np.arange(len(train)))
+    np.testing.assert_array_equal(passes[1], np.arange(len(train)))
+
+    # the backend-neutral PyDataset, and a dataset of unknown length, are left alone
+    neutral = make_dataset(train, ids, batch_size=8, shuffle=True, backend="jax")
+    assert repeat_for_fit(neutral) == (neutral, None)
+    unknown = ds.filter(lambda x, y: True)
+    assert repeat_for_fit(unknown) == (unknown, None)
+
+
 def test_d4_augmentation_is_a_symmetry_of_each_image():
     from galstar.training.data import d4_augment
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["SPLITS", "Source", "ShardSource", "ArraySource", "Split", "input_scale",
            "d4_transform", "d4_augment", "is_image", "BatchLoader", "make_dataset",
-           "iter_batches", "check_columns", "finite_labels"]
+           "repeat_for_fit", "iter_batches", "check_columns", "finite_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +308,27 @@ def make_dataset(split: Split, scaled_labels: np.ndarray, batch_size: int, *,
     from galstar.training.pydataset import SplitBatches
 
     return SplitBatches(loader, batch_size, shuffle, seed, drop)
+
+
+def repeat_for_fit(dataset) -> tuple[Any, int | None]:
+    """``(dataset, steps)`` for ``model.fit(..., steps_per_epoch=steps)`` that keeps one
+    input iterator for the whole fit.
+
+    Keras makes a new iterator of a finite ``tf.data`` dataset every epoch (and every
+    validation pass); on the TensorFlow backend about half of those epochs then started
+    after ~5 s with every core idle, halving the epoch's speed (docs/calibration.md,
+    "One input iterator per fit"). Repeated, with the batches of one pass as the steps
+    of an epoch, the dataset is iterated once: every epoch still sees each object once,
+    reshuffled, since the batches are formed before the repeat. Datasets of unknown
+    length and other backends' ``PyDataset`` are returned as they are (``steps`` None).
+    """
+    cardinality = getattr(dataset, "cardinality", None)
+    if cardinality is None:
+        return dataset, None
+    steps = int(cardinality())
+    if steps <= 0:  # infinite (-1) or unknown (-2): Keras counts or the caller bounds it
+        return dataset, None
+    return dataset.repeat(), steps
 
 
 def iter_batches(split: Split, batch_size: int) -> Iterator[dict[str, np.ndarray]]:

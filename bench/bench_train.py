@@ -4,7 +4,9 @@ Trains GalEffNet on the preprocessed shards (``results/galaxies/preprocess`` whe
 otherwise small synthetic shards in the same format) twice with identical settings:
 once fed by :func:`galstar.training.data.make_dataset` (memory-mapped shards, global
 shuffle, tf.data parallel map / PyDataset), once from the very same images already in
-RAM as numpy arrays. The first epoch of each (graph tracing) is not timed. Writes
+RAM (numpy arrays sliced by ``tf.data``); both iterated once per fit, as training does
+(:func:`galstar.training.data.repeat_for_fit`). The first epoch of each (graph tracing)
+is not timed. Writes
 ``results/benchmarks/train.json``: images/s of both, their ratio (target >= 0.97: the
 pipeline must never be the bottleneck; ``ratio_by_round`` its spread over the rounds),
 the device and whether mixed precision was on.

@@ -57,12 +57,14 @@ def epoch_seconds(model, data, epochs: int, batch_size: int | None) -> list[floa
     per fit (Keras' own per-epoch iterator stalled half the epochs of either side).
     """
     clock = EpochClock()
+    if isinstance(data, tuple) and keras.backend.backend() != "tensorflow":
+        model.fit(*data, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0,
+                  callbacks=[clock])
+        return clock.seconds[1:]
     if isinstance(data, tuple):
         import tensorflow as tf
 
-        (x,), y = data[0].values(), data[1]
-        name = next(iter(data[0]))
-        arrays = tf.data.Dataset.from_tensor_slices(({name: x}, y)).batch(batch_size)
+        arrays = tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
         data = arrays.prefetch(tf.data.AUTOTUNE)
     data, steps = repeat_for_fit(data)
     model.fit(data, steps_per_epoch=steps, epochs=epochs, shuffle=False, verbose=0,

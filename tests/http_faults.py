@@ -233,6 +233,7 @@ def run_skyserver_sql(db: sqlite3.Connection, lock: threading.Lock, sql: str) ->
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    _in_flight = False
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -253,6 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
                 owner.stats.faults[fault] += 1
             owner.stats.in_flight += 1
             owner.stats.max_in_flight = max(owner.stats.max_in_flight, owner.stats.in_flight)
+        self._in_flight = True
         try:
             if owner.plan.latency_s:
                 time.sleep(owner.plan.latency_s)
@@ -260,11 +262,20 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout faults)
         finally:
-            with owner.stats.lock:
-                owner.stats.in_flight -= 1
+            self._land()
+
+    def _land(self) -> None:
+        """The request stops counting as in flight (once), before its answer is sent: a
+        client that reads the answer and sends its next request at once would otherwise
+        be counted twice while this thread is still between its write and its count."""
+        if self._in_flight:
+            self._in_flight = False
+            with self.server.owner.stats.lock:
+                self.server.owner.stats.in_flight -= 1
 
     def _send(self, code: int, body: bytes, headers: dict | None = None,
               length: int | None = None) -> None:
+        self._land()
         self.send_response(code)
         for name, value in (headers or {}).items():
             self.send_header(name, value)

@@ -55,7 +55,7 @@ def _config(repo: Path, learning_rate: float) -> dict:
     section = config["galeffnet"]
     section["experiments"] = {"tiny": {
         "task": "mass_ssfr", "backbone": "efficientnet_b0", "weights": "none", "bands": "grz",
-        "resolution": 32, "epochs": 5, "batch_size": 16, "learning_rate": learning_rate,
+        "resolution": 64, "epochs": 5, "batch_size": 16, "learning_rate": learning_rate,
         "dense_units": 32, "threads": 2, "mem_mb": 2000, "runtime": 10}}
     section["ablations"] = {"base": "tiny", "bands": ["gr"], "resolution": []}
     section["evaluation"]["reference"] = "tiny"
@@ -74,7 +74,7 @@ def _snakemake(repo: Path, workdir: Path, config: dict, *args: str) -> str:
 def workflow_run(repo, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("train_workflow")
     write_synthetic_shards(workdir / "results/galaxies/preprocess", n_objects=260, n_shards=2,
-                           resolution=64, variants=(("grz", 32), ("gr", 32)), seed=11,
+                           resolution=64, variants=(("gr", 64),), seed=11,
                            catalog_root=workdir / "results/galaxies/catalog/shards")
     config = _config(repo, learning_rate=1e-3)
     _snakemake(repo, workdir, config, *_targets())

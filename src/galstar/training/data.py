@@ -314,8 +314,8 @@ def repeat_for_fit(dataset) -> tuple[Any, int | None]:
     """``(dataset, steps)`` for ``model.fit(..., steps_per_epoch=steps)`` that keeps one
     input iterator for the whole fit.
 
-    Keras makes a new iterator of a finite ``tf.data`` dataset every epoch (and every
-    validation pass); on the TensorFlow backend about half of those epochs then started
+    Keras makes a new iterator of a finite ``tf.data`` dataset every epoch of training;
+    on the TensorFlow backend about half of those epochs then started
     after ~5 s with every core idle, halving the epoch's speed (docs/calibration.md,
     "One input iterator per fit"). Repeated, with the batches of one pass as the steps
     of an epoch, the dataset is iterated once: every epoch still sees each object once,

@@ -68,10 +68,10 @@ def fit_model(model: keras.Model, train_ds, val_ds, *, epochs: int, learning_rat
                   metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
     timer = EpochTimer()
     # shuffle=False: the dataset reshuffles itself (globally, across shards) every epoch.
+    # Validation stays finite: evaluate() makes a new iterator every pass whatever it is.
     train_in, train_steps = repeat_for_fit(train_ds)
-    val_in, val_steps = repeat_for_fit(val_ds)
-    hist = model.fit(train_in, steps_per_epoch=train_steps, validation_data=val_in,
-                     validation_steps=val_steps, epochs=epochs, shuffle=False,
+    hist = model.fit(train_in, steps_per_epoch=train_steps, validation_data=val_ds,
+                     epochs=epochs, shuffle=False,
                      callbacks=[*callbacks, timer, LogEpochs()], verbose=verbose)
     frame = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in hist.history.items()
                           if k in ("loss", "val_loss", "mae", "val_mae")})

@@ -27,7 +27,7 @@ from galstar.archives.acquire import (
     IncompleteDownload,
     fetch_cutouts,
 )
-from galstar.archives.http import (
+from galstar.archives.retry import (
     RetryPolicy,
     RetryQueue,
     StallTimer,

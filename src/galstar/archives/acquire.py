@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from galstar.archives.bulk import Download, download_all
 from galstar.archives.http import (
-    Download,
     RetryPolicy,
     TokenBucket,
-    download_all,
     download_file,
     outcome_columns,
 )

@@ -8,8 +8,8 @@
   with the address of each matching spectrum, served as a two-column linear-flux
   table (wavelength [A], F_lambda [erg/s/cm2/A]) with ``format=ascii``.
 
-Both go through :mod:`galstar.archives.http` (polite concurrency, retries with backoff,
-validation before acceptance, atomic writes, resume). The base addresses are config
+Both go through :mod:`galstar.archives.bulk` and :mod:`galstar.archives.http` (polite
+concurrency, retries with backoff, validation before acceptance, atomic writes, resume). The base addresses are config
 values (``live.btsettl``); check them against the services before a live run.
 """
 
@@ -26,11 +26,10 @@ from urllib.parse import urlencode, urljoin
 
 import pandas as pd
 
+from galstar.archives.bulk import Download, download_all
 from galstar.archives.http import (
-    Download,
     FetchError,
     RetryPolicy,
-    download_all,
     http_get,
 )
 from galstar.archives.validate import Rejected, sniff_html

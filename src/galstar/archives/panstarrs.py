@@ -12,7 +12,7 @@ listing or file order; :func:`read_ps1_cutouts` takes each file's band from its 
 g, r, i, z, y.
 
 Files go to ``<dest>/<object_id>/listing.txt`` and ``<dest>/<object_id>/<band>.fits``
-through :func:`galstar.archives.http.download_all` (retries with backoff, rate limit,
+through :func:`galstar.archives.bulk.download_all` (retries with backoff, rate limit,
 validation before anything is written, atomic writes, a valid cached file is not fetched
 again: a killed run resumes). ``<dest>/source.json`` records the request (URLs, size);
 a cache made for another request is removed first, never served. An object whose
@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from galstar.archives.http import Download, RetryPolicy, download_all, http_get
+from galstar.archives.bulk import Download, download_all
+from galstar.archives.http import RetryPolicy, http_get
 from galstar.archives.validate import Rejected, _check_complete, _check_magic, sniff_html
 from galstar.io import atomic_path
 

@@ -97,7 +97,7 @@ class RetryPolicy:
     max_retry_after_s : float
         Cap on a server's ``Retry-After`` (a broken server must not stall us for days).
     stall_factor : float or None
-        Bulk downloads (:func:`galstar.archives.http.download_all`) call an answer
+        Bulk downloads (:func:`galstar.archives.bulk.download_all`) call an answer
         stalled when no byte arrives for this many times the recent answer time (see
         :class:`StallTimer`); ``None`` waits the full timeout every time.
     """

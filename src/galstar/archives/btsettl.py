@@ -9,8 +9,9 @@
   table (wavelength [A], F_lambda [erg/s/cm2/A]) with ``format=ascii``.
 
 Both go through :mod:`galstar.archives.bulk` and :mod:`galstar.archives.http` (polite
-concurrency, retries with backoff, validation before acceptance, atomic writes, resume). The base addresses are config
-values (``live.btsettl``); check them against the services before a live run.
+concurrency, retries with backoff, validation before acceptance, atomic writes,
+resume). The base addresses are config values (``live.btsettl``); check them against
+the services before a live run.
 """
 
 from __future__ import annotations

@@ -41,10 +41,10 @@ from astropy.io import fits  # noqa: E402
 cv2.setNumThreads(1)
 
 from galstar.imaging.asymmetry import asymmetry_measures  # noqa: E402
+from galstar.imaging.background import estimate_background  # noqa: E402
 from galstar.imaging.blend import (  # noqa: E402
     count_regions_connectivity,
     count_sources_photutils,
-    estimate_background,
 )
 from galstar.imaging.catalog_pass import catalog_contamination  # noqa: E402
 from galstar.imaging.ellipse import (  # noqa: E402

@@ -398,7 +398,7 @@ def test_segments_are_detect_sources_segments():
 
 
 def test_sky_median_is_numpys():
-    from galstar.imaging.blend import _median
+    from galstar.imaging.background import _median
 
     rng = np.random.default_rng(3)
     for n in (1, 2, 5, 3000, 3001):

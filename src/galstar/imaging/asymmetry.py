@@ -31,12 +31,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from galstar.imaging.blend import (
-    BackgroundEstimate,
-    BlendConfig,
-    kernel_noise_factor,
-    smoothed_flux,
-)
+from galstar.imaging.background import BackgroundEstimate
+from galstar.imaging.blend import BlendConfig, kernel_noise_factor, smoothed_flux
 
 __all__ = ["Asymmetry", "asymmetry_measures"]
 

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from galstar.imaging.asymmetry import asymmetry_measures
+from galstar.imaging.background import estimate_background
 from galstar.imaging.blend import (
     BlendConfig,
     blend_kernel,
     count_regions_connectivity,
     count_sources_photutils,
-    estimate_background,
     min_prominence,
     smooth,
     smoothed_flux,
